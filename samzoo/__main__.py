@@ -1,0 +1,5 @@
+import sys
+
+from samzoo.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``samzoo`` command line: one module per subcommand, registered in :mod:`samzoo.cli.main`."""
