@@ -1,0 +1,197 @@
+"""Training data: 2D images with instance labels, their AIS targets, and augmented random crops.
+
+A training pair is a 2D image ``(y, x)`` (one channel, any dtype) and an instance label image of
+the same shape. Frames of movies and slices of volumes are separate pairs. Each pair is
+normalised once (percentiles, as at inference), its AIS targets computed once, and every step
+draws random crops from them.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import tifffile
+import torch
+from scipy import ndimage as ndi
+from skimage.measure import regionprops
+from torch.nn import functional as F
+
+from samzoo.errors import InputError
+from samzoo.io.normalize import percentile_normalize
+
+
+@dataclass
+class TrainingPair:
+    """One 2D image, normalised to [0, 1], with its instance labels and AIS targets.
+
+    Attributes
+    ----------
+    image : ndarray (H, W) float32 in [0, 1]
+    labels : ndarray (H, W) int32, 0 = background
+    targets : ndarray (3, H, W) float32: foreground, centre distance, boundary distance
+    name : str
+        Where the pair came from (file and frame), for logs.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    targets: np.ndarray
+    name: str = ""
+
+
+def instance_targets(labels: np.ndarray) -> np.ndarray:
+    """Per-pixel AIS targets of an instance label image.
+
+    Parameters
+    ----------
+    labels : ndarray (H, W) of int
+        Instance labels, 0 = background.
+
+    Returns
+    -------
+    ndarray (3, H, W) float32
+        Foreground (0/1); distance to the object's centroid divided by the object's largest such
+        distance (0 at the centre, 1 at its farthest pixel); distance to the object's boundary
+        divided by the object's largest such distance (1 at its innermost pixel). Both
+        distances are 0 on background. Normalising per object makes the targets independent of
+        object size, so one set of watershed thresholds suits small and large objects.
+    """
+    targets = np.zeros((3,) + labels.shape, dtype=np.float32)
+    targets[0] = labels > 0
+    for region in regionprops(labels):
+        y0, x0, y1, x1 = region.bbox
+        # one pixel of margin so the edt sees the object's outside on every side
+        y0, x0, y1, x1 = max(y0 - 1, 0), max(x0 - 1, 0), y1 + 1, x1 + 1
+        mask = labels[y0:y1, x0:x1] == region.label
+        boundary = ndi.distance_transform_edt(mask)
+        yy, xx = np.nonzero(mask)
+        cy, cx = region.centroid[0] - y0, region.centroid[1] - x0
+        centre = np.hypot(yy - cy, xx - cx)
+        targets[1, y0:y1, x0:x1][mask] = centre / max(centre.max(), 1e-6)
+        targets[2, y0:y1, x0:x1][mask] = boundary[mask] / boundary.max()
+    return targets
+
+
+def make_pair(image: np.ndarray, labels: np.ndarray, name: str = "") -> TrainingPair:
+    """Normalise ``image`` and compute the AIS targets of ``labels`` (both ``(H, W)``)."""
+    if image.shape != labels.shape or image.ndim != 2:
+        raise InputError(f"{name}: image {image.shape} and labels {labels.shape} must be equal 2D shapes")
+    labels = labels.astype(np.int32)
+    return TrainingPair(percentile_normalize(image), labels, instance_targets(labels), name)
+
+
+def pairs_from_arrays(images: np.ndarray, labels: np.ndarray, name: str = "",
+                      indices: Iterable[int] | None = None) -> list[TrainingPair]:
+    """Training pairs from a stack ``(N, H, W)`` or a single image ``(H, W)`` and its labels."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim == 2:
+        images, labels = images[None], labels[None]
+    if images.shape != labels.shape:
+        raise InputError(f"{name}: images {images.shape} and labels {labels.shape} differ in shape")
+    indices = range(len(images)) if indices is None else indices
+    return [make_pair(images[i], labels[i], f"{name}[{i}]") for i in indices]
+
+
+def pairs_from_files(image_paths: Sequence[str] | str, label_paths: Sequence[str] | str) -> list[TrainingPair]:
+    """Training pairs from matching image and label files (lists or glob patterns, sorted).
+
+    Each file may hold one 2D image or a stack of 2D images (a movie or volume), one pair
+    per plane.
+    """
+    def expand(paths):
+        return sorted(glob.glob(paths)) if isinstance(paths, str) else [str(p) for p in paths]
+
+    images, labels = expand(image_paths), expand(label_paths)
+    if not images or len(images) != len(labels):
+        raise InputError(f"found {len(images)} image files and {len(labels)} label files; they must match and be > 0")
+    pairs = []
+    for image_path, label_path in zip(images, labels):
+        image, label = tifffile.imread(image_path), tifffile.imread(label_path)
+        flat = image.reshape((-1,) + image.shape[-2:]), label.reshape((-1,) + label.shape[-2:])
+        pairs += pairs_from_arrays(*flat, name=Path(image_path).name)
+    return pairs
+
+
+class CropSampler:
+    """Draw augmented square crops from training pairs.
+
+    Augmentation: random scale (0.75-1.33), flips and 90-degree rotations, contrast/gamma/
+    brightness jitter and Gaussian noise. Crops are centred on a random object with probability
+    ``object_bias`` so that sparse images (few cells in a large field) still teach something.
+    Pairs smaller than the crop are zero-padded (labels 0 there), as at inference.
+
+    Parameters
+    ----------
+    pairs : list of TrainingPair
+    weights : sequence of float, optional
+        Sampling weight of each pair (e.g. to balance data sets); uniform by default.
+    crop_size : int
+    seed : int
+    """
+
+    def __init__(self, pairs: list[TrainingPair], weights: Sequence[float] | None = None,
+                 crop_size: int = 512, seed: int = 0, object_bias: float = 0.7) -> None:
+        if not pairs:
+            raise InputError("no training pairs")
+        self.pairs = pairs
+        w = np.ones(len(pairs)) if weights is None else np.asarray(weights, dtype=float)
+        self.p = w / w.sum()
+        self.crop_size = crop_size
+        self.object_bias = object_bias
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``image (3, S, S)`` in 0..255, ``labels (S, S)`` int64, ``targets (3, S, S)``."""
+        pair = self.pairs[self.rng.choice(len(self.pairs), p=self.p)]
+        scale = float(np.exp(self.rng.uniform(np.log(0.75), np.log(1.33))))
+        src = int(round(self.crop_size / scale))  # side of the region read from the pair
+        y0, x0 = self._crop_origin(pair, src)
+        stack = np.concatenate([pair.image[None], pair.labels[None].astype(np.float32), pair.targets])
+        region = np.zeros((stack.shape[0], src, src), dtype=np.float32)
+        part = stack[:, max(y0, 0):y0 + src, max(x0, 0):x0 + src]
+        region[:, max(-y0, 0):max(-y0, 0) + part.shape[1], max(-x0, 0):max(-x0, 0) + part.shape[2]] = part
+        region = torch.from_numpy(region)[None]
+        size = (self.crop_size, self.crop_size)
+        labels = F.interpolate(region[:, 1:2], size=size, mode="nearest")[0, 0]
+        smooth = F.interpolate(region[:, [0, 2, 3, 4]], size=size, mode="bilinear", align_corners=False)[0]
+        image, targets = smooth[0], smooth[1:]
+        targets[0] = (labels > 0).float()
+        image, labels, targets = self._flip_rotate(image, labels, targets)
+        image = self._jitter(image)
+        return image.expand(3, -1, -1) * 255.0, labels.long(), targets
+
+    def _crop_origin(self, pair: TrainingPair, src: int) -> tuple[int, int]:
+        h, w = pair.labels.shape
+        if self.rng.random() < self.object_bias and pair.labels.any():
+            ys, xs = np.nonzero(pair.labels)
+            i = self.rng.integers(len(ys))
+            cy, cx = ys[i] + self.rng.integers(-src // 4, src // 4 + 1), xs[i] + self.rng.integers(-src // 4, src // 4 + 1)
+            y0, x0 = cy - src // 2, cx - src // 2
+        else:
+            y0, x0 = self.rng.integers(0, max(h - src, 0) + 1), self.rng.integers(0, max(w - src, 0) + 1)
+        # keep the crop inside the image where the image is large enough
+        y0 = int(np.clip(y0, 0, h - src)) if h >= src else int(min(y0, 0))
+        x0 = int(np.clip(x0, 0, w - src)) if w >= src else int(min(x0, 0))
+        return y0, x0
+
+    def _flip_rotate(self, *maps: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        k = int(self.rng.integers(4))
+        flip = bool(self.rng.random() < 0.5)
+        out = []
+        for m in maps:
+            m = torch.rot90(m, k, dims=(-2, -1))
+            out.append(torch.flip(m, dims=(-1,)) if flip else m)
+        return tuple(o.contiguous() for o in out)
+
+    def _jitter(self, image: torch.Tensor) -> torch.Tensor:
+        gamma = float(np.exp(self.rng.uniform(-0.4, 0.4)))
+        contrast = float(self.rng.uniform(0.7, 1.3))
+        brightness = float(self.rng.uniform(-0.1, 0.1))
+        image = image.clamp(0, 1) ** gamma * contrast + brightness
+        if self.rng.random() < 0.5:
+            image = image + torch.randn_like(image) * float(self.rng.uniform(0, 0.05))
+        return image.clamp(0, 1)

@@ -1,0 +1,59 @@
+"""Losses for SAM masks and AIS maps."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def dice_loss(prob: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Soft dice loss per item: ``prob``/``target`` ``(N, ...)`` -> ``(N,)``."""
+    prob, target = prob.flatten(1), target.flatten(1)
+    inter = (prob * target).sum(1)
+    return 1 - (2 * inter + eps) / (prob.sum(1) + target.sum(1) + eps)
+
+
+def mask_losses(logits: torch.Tensor, gt: torch.Tensor, iou_pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Losses of SAM mask predictions, choosing the best of several masks per object.
+
+    Parameters
+    ----------
+    logits : Tensor (K, M, H, W)
+        M candidate masks per object (M = 3 with multimask output, else 1).
+    gt : Tensor (K, H, W) bool
+    iou_pred : Tensor (K, M)
+        The decoder's IoU predictions.
+
+    Returns
+    -------
+    mask_loss : scalar, dice + BCE of the best candidate per object (as SAM trains).
+    iou_loss : scalar, MSE between predicted and true IoU of every candidate.
+    best : Tensor (K,) int64, the index of the best candidate.
+    """
+    k, m = logits.shape[:2]
+    target = gt[:, None].float().expand(-1, m, -1, -1)
+    prob = torch.sigmoid(logits)
+    per_mask = dice_loss(prob.reshape(k * m, -1), target.reshape(k * m, -1)).reshape(k, m)
+    per_mask = per_mask + F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean((2, 3))
+    best = per_mask.argmin(dim=1)
+    mask_loss = per_mask.gather(1, best[:, None]).mean()
+    with torch.no_grad():
+        hard = logits > 0
+        inter = (hard & target.bool()).sum((2, 3)).float()
+        union = (hard | target.bool()).sum((2, 3)).float().clamp(min=1)
+        true_iou = inter / union
+    iou_loss = F.mse_loss(iou_pred, true_iou)
+    return mask_loss, iou_loss, best
+
+
+def ais_loss(pred: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """AIS loss: dice + BCE on foreground, MSE on the distance maps inside objects.
+
+    ``pred`` and ``targets`` are ``(B, 3, H, W)`` (foreground, centre, boundary distance).
+    The distances are only defined inside objects, and only used there at inference.
+    """
+    fg_pred, fg = pred[:, 0], targets[:, 0]
+    loss = dice_loss(fg_pred, fg).mean() + F.binary_cross_entropy(fg_pred.clamp(1e-6, 1 - 1e-6), fg)
+    inside = fg[:, None].expand(-1, 2, -1, -1)
+    sq = (pred[:, 1:] - targets[:, 1:]) ** 2
+    return loss + 2.0 * (sq * inside).sum() / inside.sum().clamp(min=1)
