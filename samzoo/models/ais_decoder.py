@@ -55,7 +55,8 @@ class AISDecoder(nn.Module):
     embed_dim : int
         Channels of the image embedding (256 for every SAM encoder).
     widths : tuple of int
-        Channels at strides 8, 4, 2 and 1.
+        Channels at strides 8, 4, 2 and 1. Narrow at high resolution: the full-resolution
+        stages dominate the cost, and a few channels suffice there to place boundaries.
     image_skip : bool
         Whether to use the input image as skip features (see module docstring).
 
@@ -65,7 +66,7 @@ class AISDecoder(nn.Module):
     encoder input; output: ``(B, 3, S, S)`` with sigmoid applied (all channels in [0, 1]).
     """
 
-    def __init__(self, embed_dim: int = 256, widths: tuple[int, ...] = (128, 64, 32, 16),
+    def __init__(self, embed_dim: int = 256, widths: tuple[int, ...] = (96, 32, 16, 8),
                  image_skip: bool = True) -> None:
         super().__init__()
         w8, w4, w2, w1 = widths

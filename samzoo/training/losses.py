@@ -20,7 +20,8 @@ def mask_losses(logits: torch.Tensor, gt: torch.Tensor, iou_pred: torch.Tensor) 
     ----------
     logits : Tensor (K, M, H, W)
         M candidate masks per object (M = 3 with multimask output, else 1).
-    gt : Tensor (K, H, W) bool
+    gt : Tensor (K, H, W) float in [0, 1]
+        Ground truth at the logits' resolution (soft where downsampled).
     iou_pred : Tensor (K, M)
         The decoder's IoU predictions.
 
@@ -32,6 +33,7 @@ def mask_losses(logits: torch.Tensor, gt: torch.Tensor, iou_pred: torch.Tensor) 
     """
     k, m = logits.shape[:2]
     target = gt[:, None].float().expand(-1, m, -1, -1)
+    hard_target = target > 0.5
     prob = torch.sigmoid(logits)
     per_mask = dice_loss(prob.reshape(k * m, -1), target.reshape(k * m, -1)).reshape(k, m)
     per_mask = per_mask + F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean((2, 3))
@@ -39,8 +41,8 @@ def mask_losses(logits: torch.Tensor, gt: torch.Tensor, iou_pred: torch.Tensor) 
     mask_loss = per_mask.gather(1, best[:, None]).mean()
     with torch.no_grad():
         hard = logits > 0
-        inter = (hard & target.bool()).sum((2, 3)).float()
-        union = (hard | target.bool()).sum((2, 3)).float().clamp(min=1)
+        inter = (hard & hard_target).sum((2, 3)).float()
+        union = (hard | hard_target).sum((2, 3)).float().clamp(min=1)
         true_iou = inter / union
     iou_loss = F.mse_loss(iou_pred, true_iou)
     return mask_loss, iou_loss, best

@@ -44,7 +44,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 200
     objects_per_image: int = 6
-    n_iterations: int = 4          # decoder passes per object: initial prompt + corrections
+    n_iterations: int = 3          # decoder passes per object: initial prompt + corrections
     box_probability: float = 0.5   # initial prompt: a box, else a single positive point
     freeze_encoder: bool = False
     train_ais: bool = True
@@ -119,7 +119,12 @@ class Trainer:
         return float(c.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0)))))
 
     def _prompt_losses(self, embedding: torch.Tensor, labels: torch.Tensor, boundary: torch.Tensor):
-        """Iterative-prompting losses for the objects of one crop; ``embedding`` is ``(1, 256, h, w)``."""
+        """Iterative-prompting losses for the objects of one crop; ``embedding`` is ``(1, 256, h, w)``.
+
+        Losses and corrective clicks use the decoder's low-resolution (stride 4) logits against
+        area-downsampled ground truth: upsampling every candidate mask to full resolution would
+        cost more than the decoder itself.
+        """
         c, sam, g = self.config, self.model.sam, self.generator
         ids = sample_objects(labels, c.objects_per_image, generator=g)
         if len(ids) == 0:
@@ -133,6 +138,9 @@ class Trainer:
         else:
             points = random_points_in(gt.cpu(), g, weights=boundary[None].expand(k, -1, -1).cpu())[:, None]
             point_labels = torch.ones(k, 1, dtype=torch.long)
+        low_size = sam.prompt_encoder.mask_input_size
+        stride = labels.shape[-1] / low_size[-1]
+        gt_low = F.interpolate(gt[:, None].float(), size=low_size, mode="area")[:, 0]
         mask_prompt = None
         image_pe = sam.prompt_encoder.get_dense_pe()
         total_mask, total_iou = 0.0, 0.0
@@ -144,15 +152,15 @@ class Trainer:
             low_res, iou_pred = sam.mask_decoder(image_embeddings=embedding, image_pe=image_pe,
                                                  sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
                                                  multimask_output=multimask)
-            logits = F.interpolate(low_res, size=labels.shape, mode="bilinear", align_corners=False)
-            mask_loss, iou_loss, best = mask_losses(logits, gt, iou_pred)
+            mask_loss, iou_loss, best = mask_losses(low_res, gt_low, iou_pred)
             total_mask, total_iou = total_mask + mask_loss, total_iou + iou_loss
             if it + 1 == c.n_iterations:
                 break
             chosen = torch.arange(k)
             mask_prompt = low_res[chosen, best][:, None].detach()
-            pred = (logits[chosen, best] > 0).detach().cpu()
-            new_points, new_labels = corrective_points(pred, gt.cpu(), g)
+            pred = (mask_prompt[:, 0] > 0).cpu()
+            new_points, new_labels = corrective_points(pred, gt_low.cpu() > 0.5, g)
+            new_points = (new_points + 0.5) * stride  # low-res pixel centre -> input pixels
             points = torch.cat([points, new_points[:, None]], dim=1)
             point_labels = torch.cat([point_labels, new_labels[:, None]], dim=1)
         return total_mask / c.n_iterations, total_iou / c.n_iterations
