@@ -49,9 +49,9 @@ def watershed_from_maps(maps: np.ndarray, *, foreground_threshold: float = 0.5,
         return np.zeros(maps.shape[1:], dtype=np.int32)
     seeds_mask = foreground & (maps[1] < center_threshold) & (maps[2] > boundary_threshold)
     seeds, _ = ndi.label(seeds_mask)
-    seeds = remove_small_objects(seeds, max(min_size // 4, 1))
+    seeds = remove_small_objects(seeds, max_size=max(min_size // 4, 1) - 1)
     labels = watershed(-maps[2], markers=seeds, mask=foreground)
-    labels = remove_small_objects(labels, min_size)
+    labels = remove_small_objects(labels, max_size=min_size - 1)
     labels, _, _ = relabel_sequential(labels)
     return labels.astype(np.int32)
 

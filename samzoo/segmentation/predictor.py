@@ -1,0 +1,222 @@
+"""Prompt segmentation: points, boxes and masks in, one mask per object out.
+
+Prompts are in image pixel coordinates ``(y, x)``, like every array in samzoo; conversion to
+SAM's ``(x, y)`` in tile coordinates happens here and nowhere else. Many objects are decoded
+at once: objects are grouped by the tile that owns their prompt (see
+:mod:`samzoo.segmentation.tiling`) and by prompt kind, and each group is one decoder batch.
+
+Example
+-------
+>>> emb = compute_embeddings(model, image)                                  # doctest: +SKIP
+>>> results = predict(model, emb, {1: Prompt(points=[[40, 52]], point_labels=[1])})  # doctest: +SKIP
+>>> results = predict(model, emb, {1: Prompt(points=[[40, 52], [60, 52]], point_labels=[1, 0])},
+...                   previous=results)                                    # refine  # doctest: +SKIP
+>>> labels = paint_labels(results, emb.shape)                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from samzoo.errors import InputError
+from samzoo.models.model import SamzooModel
+from samzoo.segmentation.embeddings import ImageEmbeddings
+from samzoo.segmentation.tiling import Tile, owning_tile
+
+MASK_PROMPT_LOGIT = 8.0  # a binary mask given as a prompt becomes logits of +-this value
+
+
+@dataclass
+class Prompt:
+    """The prompts for one object, in image pixels.
+
+    Attributes
+    ----------
+    points : array-like (N, 2)
+        ``(y, x)`` of each point.
+    point_labels : array-like (N,)
+        1 = positive (object), 0 = negative (not the object).
+    box : array-like (4,) or None
+        ``(ymin, xmin, ymax, xmax)``.
+    mask : ndarray (H, W) bool or None
+        A mask of the object in the whole image, e.g. from another method.
+    """
+
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    point_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    box: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.points = np.asarray(self.points, dtype=float).reshape(-1, 2)
+        self.point_labels = np.asarray(self.point_labels, dtype=int).reshape(-1)
+        if len(self.points) != len(self.point_labels):
+            raise InputError(f"{len(self.points)} points but {len(self.point_labels)} point labels")
+        if not np.isin(self.point_labels, (0, 1)).all():
+            raise InputError("point labels must be 1 (positive) or 0 (negative)")
+        if self.box is not None:
+            self.box = np.asarray(self.box, dtype=float).reshape(4)
+            if self.box[0] > self.box[2] or self.box[1] > self.box[3]:
+                raise InputError(f"box {self.box.tolist()} has ymin > ymax or xmin > xmax")
+        if len(self.points) == 0 and self.box is None and self.mask is None:
+            raise InputError("an object needs at least one point, a box or a mask")
+
+    def anchor(self) -> tuple[float, float]:
+        """Where the object is: box centre, else mean of positive points, else of all points."""
+        if self.box is not None:
+            return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
+        positive = self.points[self.point_labels == 1]
+        if len(positive):
+            return tuple(positive.mean(0))
+        if len(self.points):
+            return tuple(self.points.mean(0))
+        ys, xs = np.nonzero(self.mask)
+        return float(ys.mean()), float(xs.mean())
+
+
+@dataclass
+class ObjectMask:
+    """The prediction for one object.
+
+    Attributes
+    ----------
+    tile : Tile
+        The tile it was decoded in; ``mask`` covers the tile's outer region.
+    mask : ndarray (h, w) bool
+    score : float
+        The decoder's predicted IoU of the chosen mask.
+    logits : Tensor (1, 4g, 4g)
+        Low-resolution logits, the mask prompt for a refinement step.
+    """
+
+    tile: Tile
+    mask: np.ndarray
+    score: float
+    logits: torch.Tensor
+
+    def full_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """The mask in the whole image of ``shape``."""
+        full = np.zeros(shape, dtype=bool)
+        full[self.tile.outer_slice] = self.mask
+        return full
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+def check_prompts(prompts: Mapping[int, Prompt], shape: tuple[int, int]) -> None:
+    """Raise :class:`InputError` for prompts outside an image of ``shape``."""
+    height, width = shape
+    for object_id, p in prompts.items():
+        if len(p.points) and ((p.points < 0).any() or (p.points[:, 0] > height - 1).any()
+                              or (p.points[:, 1] > width - 1).any()):
+            raise InputError(f"object {object_id}: a point lies outside the image of shape {shape}")
+        if p.box is not None and ((p.box < 0).any() or p.box[2] > height - 1 or p.box[3] > width - 1):
+            raise InputError(f"object {object_id}: box {p.box.tolist()} reaches outside the image of shape {shape}")
+        if p.mask is not None and p.mask.shape != tuple(shape):
+            raise InputError(f"object {object_id}: mask shape {p.mask.shape} differs from the image {shape}")
+
+
+@torch.no_grad()
+def predict(model: SamzooModel, embeddings: ImageEmbeddings, prompts: Mapping[int, Prompt], *,
+            multimask: bool | None = None, previous: Mapping[int, ObjectMask] | None = None) -> dict[int, ObjectMask]:
+    """Segment one object per entry of ``prompts``.
+
+    Parameters
+    ----------
+    model : SamzooModel
+    embeddings : ImageEmbeddings
+        From :func:`samzoo.segmentation.embeddings.compute_embeddings` with the same model.
+    prompts : mapping of object id -> Prompt
+    multimask : bool, optional
+        Predict three candidate masks and keep the one with the highest predicted IoU. By
+        default only for objects prompted by a single point, which is ambiguous.
+    previous : mapping of object id -> ObjectMask, optional
+        An earlier result; its low-resolution logits become the mask prompt (iterative
+        refinement) and the object stays in the same tile.
+
+    Returns
+    -------
+    dict of object id -> ObjectMask
+    """
+    check_prompts(prompts, embeddings.shape)
+    previous = previous or {}
+    groups: dict[tuple, list[int]] = {}
+    for object_id, p in prompts.items():
+        tile = previous[object_id].tile if object_id in previous else owning_tile(embeddings.tiles, *p.anchor())
+        single_point = len(p.points) == 1 and p.box is None and p.mask is None and object_id not in previous
+        use_multimask = single_point if multimask is None else multimask
+        has_mask = p.mask is not None or object_id in previous
+        groups.setdefault((tile.index, p.box is not None, has_mask, use_multimask), []).append(object_id)
+    results = {}
+    for (tile_index, has_box, has_mask, use_multimask), ids in groups.items():
+        tile = embeddings.tiles[tile_index]
+        batch = [prompts[i] for i in ids]
+        masks = [previous[i].logits if i in previous else _mask_logits(model, prompts[i].mask, tile) for i in ids] \
+            if has_mask else None
+        results.update(zip(ids, _decode(model, embeddings, tile, batch, masks, has_box, use_multimask)))
+    return results
+
+
+def _decode(model: SamzooModel, embeddings: ImageEmbeddings, tile: Tile, batch: list[Prompt],
+            masks: list[torch.Tensor] | None, has_box: bool, multimask: bool) -> list[ObjectMask]:
+    sam = model.sam
+    device = next(model.parameters()).device
+    y0, x0 = tile.outer[0], tile.outer[1]
+    n_points = max(len(p.points) for p in batch)
+    points = None
+    if n_points:
+        # pad with label -1 ("not a point"), which the prompt encoder ignores
+        coords = np.zeros((len(batch), n_points, 2), dtype=np.float32)
+        labels = -np.ones((len(batch), n_points), dtype=np.int64)
+        for i, p in enumerate(batch):
+            coords[i, :len(p.points)] = p.points[:, ::-1] - (x0, y0)
+            labels[i, :len(p.points)] = p.point_labels
+        points = (torch.from_numpy(coords).to(device), torch.from_numpy(labels).to(device))
+    boxes = None
+    if has_box:
+        boxes = torch.tensor(np.stack([p.box[[1, 0, 3, 2]] - (x0, y0, x0, y0) for p in batch]),
+                             dtype=torch.float32, device=device)
+    mask_input = torch.stack(masks).to(device) if masks is not None else None
+    sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
+    embedding = torch.from_numpy(embeddings.features[tile.index][None]).to(device)
+    low_res, iou = sam.mask_decoder(image_embeddings=embedding, image_pe=sam.prompt_encoder.get_dense_pe(),
+                                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                    multimask_output=multimask)
+    best = iou.argmax(dim=1)
+    chosen = torch.arange(len(batch), device=device)
+    low_res, iou = low_res[chosen, best][:, None], iou[chosen, best]
+    size = model.input_size
+    full = F.interpolate(low_res, size=(size, size), mode="bilinear", align_corners=False)
+    h, w = tile.outer[2] - y0, tile.outer[3] - x0
+    binary = (full[:, 0, :h, :w] > 0).cpu().numpy()
+    return [ObjectMask(tile, binary[i], float(iou[i]), low_res[i].cpu()) for i in range(len(batch))]
+
+
+def _mask_logits(model: SamzooModel, mask: np.ndarray, tile: Tile) -> torch.Tensor:
+    """A whole-image binary mask as the ``(1, 4g, 4g)`` low-resolution logits of ``tile``."""
+    crop = torch.from_numpy(mask[tile.outer_slice].astype(np.float32))
+    size = model.input_size
+    crop = F.pad(crop, (0, size - crop.shape[1], 0, size - crop.shape[0]))
+    low = F.interpolate(crop[None, None], size=model.sam.prompt_encoder.mask_input_size, mode="area")[0]
+    return (low * 2 - 1) * MASK_PROMPT_LOGIT
+
+
+def paint_labels(results: Mapping[int, ObjectMask], shape: tuple[int, int]) -> np.ndarray:
+    """Paint object masks into one label image, largest first so small objects stay visible.
+
+    Returns
+    -------
+    ndarray (H, W) uint32, each object's pixels set to its id.
+    """
+    labels = np.zeros(shape, dtype=np.uint32)
+    for object_id, result in sorted(results.items(), key=lambda item: -item[1].area):
+        region = labels[result.tile.outer_slice]
+        region[result.mask] = object_id
+    return labels

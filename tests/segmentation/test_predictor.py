@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from samzoo.errors import InputError
+from samzoo.segmentation.embeddings import compute_embeddings
+from samzoo.segmentation.predictor import Prompt, paint_labels, predict
+
+
+@pytest.fixture
+def spy_prompts(tiny_model):
+    """Record what the prompt encoder receives."""
+    seen = []
+    original = tiny_model.sam.prompt_encoder.forward
+
+    def spy(points, boxes, masks):
+        seen.append((points, boxes, masks))
+        return original(points, boxes, masks)
+
+    tiny_model.sam.prompt_encoder.forward = spy
+    yield seen
+    tiny_model.sam.prompt_encoder.forward = original
+
+
+def test_prompts_reach_the_decoder_in_tile_coordinates(tiny_model, hela_frame, spy_prompts):
+    image = hela_frame[0][:200, :300]
+    emb = compute_embeddings(tiny_model, image, halo=16)
+    prompts = {5: Prompt(points=[[150, 250]], point_labels=[1]),
+               9: Prompt(box=[140, 230, 170, 270])}
+    results = predict(tiny_model, emb, prompts)
+    assert set(results) == {5, 9}
+    tile = results[5].tile
+    assert tile.inner[0] <= 150 < tile.inner[2] and tile.inner[1] <= 250 < tile.inner[3]
+    points = [p for p, b, m in spy_prompts if p is not None][0]
+    boxes = [b for p, b, m in spy_prompts if b is not None][0]
+    y0, x0 = tile.outer[:2]
+    # SAM takes (x, y) relative to the tile
+    np.testing.assert_allclose(points[0][0, 0].numpy(), [250 - x0, 150 - y0])
+    t9 = results[9].tile
+    np.testing.assert_allclose(boxes[0].numpy(), [230 - t9.outer[1], 140 - t9.outer[0], 270 - t9.outer[1], 170 - t9.outer[0]])
+    for r in results.values():
+        assert r.mask.shape == (r.tile.outer[2] - r.tile.outer[0], r.tile.outer[3] - r.tile.outer[1])
+        assert r.logits.shape == (1, 32, 32)
+    labels = paint_labels(results, emb.shape)
+    assert labels.shape == (200, 300) and set(np.unique(labels)) <= {0, 5, 9}
+
+
+def test_refinement_passes_previous_logits(tiny_model, hela_frame, spy_prompts):
+    emb = compute_embeddings(tiny_model, hela_frame[0][:120, :120])
+    first = predict(tiny_model, emb, {1: Prompt(points=[[60, 60]], point_labels=[1])})
+    spy_prompts.clear()
+    predict(tiny_model, emb, {1: Prompt(points=[[60, 60], [20, 20]], point_labels=[1, 0])}, previous=first)
+    masks = spy_prompts[0][2]
+    torch.testing.assert_close(masks[0], first[1].logits)
+
+
+def test_bad_prompts(tiny_model, hela_frame):
+    emb = compute_embeddings(tiny_model, hela_frame[0][:120, :120])
+    with pytest.raises(InputError, match="outside"):
+        predict(tiny_model, emb, {1: Prompt(points=[[500, 10]], point_labels=[1])})
+    with pytest.raises(InputError, match="ymin > ymax"):
+        Prompt(box=[50, 10, 40, 20])
+    with pytest.raises(InputError, match="at least one"):
+        Prompt()
+    with pytest.raises(InputError, match="1 \\(positive\\) or 0"):
+        Prompt(points=[[1, 1]], point_labels=[2])
