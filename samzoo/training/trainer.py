@@ -141,6 +141,8 @@ class Trainer:
         low_size = sam.prompt_encoder.mask_input_size
         stride = labels.shape[-1] / low_size[-1]
         gt_low = F.interpolate(gt[:, None].float(), size=low_size, mode="area")[:, 0]
+        # hard low-res truth for clicks; a tiny object keeps at least its best-covered cell
+        gt_low_hard = (gt_low >= gt_low.amax(dim=(1, 2), keepdim=True).clamp(max=0.5)).cpu()
         mask_prompt = None
         image_pe = sam.prompt_encoder.get_dense_pe()
         total_mask, total_iou = 0.0, 0.0
@@ -159,7 +161,7 @@ class Trainer:
             chosen = torch.arange(k)
             mask_prompt = low_res[chosen, best][:, None].detach()
             pred = (mask_prompt[:, 0] > 0).cpu()
-            new_points, new_labels = corrective_points(pred, gt_low.cpu() > 0.5, g)
+            new_points, new_labels = corrective_points(pred, gt_low_hard, g)
             new_points = (new_points + 0.5) * stride  # low-res pixel centre -> input pixels
             points = torch.cat([points, new_points[:, None]], dim=1)
             point_labels = torch.cat([point_labels, new_labels[:, None]], dim=1)
