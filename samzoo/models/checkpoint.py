@@ -1,0 +1,84 @@
+"""Safe loading of weight files: no arbitrary unpickling, hash verified before anything is read.
+
+``.safetensors`` files are read with safetensors; everything else with
+``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers and
+refuses any other object, so a checkpoint carrying code is rejected rather than run.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+
+import torch
+from safetensors.torch import load_file
+
+from samzoo.errors import CheckpointError, HashMismatchError, UnsafeCheckpointError
+from samzoo.zoo.fetch import hash_matches
+
+# Where SAM and micro-sam checkpoints keep the model weights, in order of preference.
+SAM_KEYS = ("model_state", "model_state_dict", "state_dict", "model")
+DECODER_KEYS = ("decoder_state", "decoder_state_dict")
+
+
+def read_checkpoint(path: str | os.PathLike, *, expected_hash: str | None = None) -> dict:
+    """Read a weight file into a dict, safely.
+
+    Parameters
+    ----------
+    path : path
+    expected_hash : str, optional
+        ``"alg:hex"``; verified before the file is parsed.
+
+    Raises
+    ------
+    HashMismatchError, UnsafeCheckpointError, CheckpointError
+    """
+    path = str(path)
+    if expected_hash and not hash_matches(path, expected_hash):
+        raise HashMismatchError(f"{path} does not match the expected hash {expected_hash}; refusing to load it")
+    if path.endswith(".safetensors"):
+        try:
+            return load_file(path)
+        except Exception as err:  # safetensors' own error types
+            raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only" in str(err).lower() or "weights_only" in str(err):
+            raise UnsafeCheckpointError(
+                f"{path} contains Python objects other than tensors, and loading it would run arbitrary code; "
+                "samzoo refuses to unpickle it. Re-save the weights as a plain state dict or as safetensors."
+            ) from None
+        raise CheckpointError(f"{path} is corrupt: {err}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint: {err}") from None
+
+
+def _unwrap(checkpoint: dict, keys: tuple[str, ...]) -> dict:
+    for key in keys:
+        if isinstance(checkpoint.get(key), dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def _tensors_without_prefix(state: dict) -> dict[str, torch.Tensor]:
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError("the checkpoint holds no tensors")
+    for prefix in ("module.", "sam."):
+        if all(k.startswith(prefix) for k in tensors):
+            tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+    return tensors
+
+
+def load_state_dict(path: str | os.PathLike, *, expected_hash: str | None = None) -> dict[str, torch.Tensor]:
+    """The SAM weights of a checkpoint: a plain state dict, or one wrapped under ``model_state``
+    (micro-sam), ``state_dict`` or ``model``; a ``module.`` or ``sam.`` prefix is removed."""
+    return _tensors_without_prefix(_unwrap(read_checkpoint(path, expected_hash=expected_hash), SAM_KEYS))
+
+
+def load_decoder_state_dict(path: str | os.PathLike, *, expected_hash: str | None = None) -> dict[str, torch.Tensor]:
+    """The AIS decoder weights of a checkpoint (``decoder_state`` as micro-sam stores it, or plain)."""
+    return _tensors_without_prefix(_unwrap(read_checkpoint(path, expected_hash=expected_hash), DECODER_KEYS))

@@ -1,0 +1,59 @@
+import os
+
+import pooch
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from samzoo.errors import CheckpointError, HashMismatchError, UnsafeCheckpointError
+from samzoo.models.checkpoint import load_decoder_state_dict, load_state_dict
+
+WEIGHTS = {"image_encoder.a": torch.ones(2, 3), "mask_decoder.b": torch.zeros(4)}
+
+
+@pytest.mark.parametrize("layout", ["plain", "model_state", "prefixed"])
+def test_layouts(tmp_path, layout):
+    path = tmp_path / "ckpt.pt"
+    content = {"plain": WEIGHTS, "model_state": {"model_state": WEIGHTS, "optimizer_state": {"lr": 1e-4}, "epoch": 3},
+               "prefixed": {f"sam.{k}": v for k, v in WEIGHTS.items()}}[layout]
+    torch.save(content, path)
+    loaded = load_state_dict(path, expected_hash=f"sha256:{pooch.file_hash(str(path))}")
+    assert set(loaded) == set(WEIGHTS)
+    torch.testing.assert_close(loaded["image_encoder.a"], WEIGHTS["image_encoder.a"])
+
+
+def test_decoder_and_safetensors(tmp_path):
+    torch.save({"model_state": WEIGHTS, "decoder_state": {"head.weight": torch.ones(1)}}, tmp_path / "d.pt")
+    assert set(load_decoder_state_dict(tmp_path / "d.pt")) == {"head.weight"}
+    save_file(WEIGHTS, tmp_path / "w.safetensors")
+    assert set(load_state_dict(tmp_path / "w.safetensors")) == set(WEIGHTS)
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickle_with_code_is_refused_and_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"model_state": WEIGHTS, "evil": Payload(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(UnsafeCheckpointError, match="refuses to unpickle"):
+        load_state_dict(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_truncated_and_wrong_hash(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    torch.save(WEIGHTS, path)
+    data = path.read_bytes()
+    with pytest.raises(HashMismatchError):
+        load_state_dict(path, expected_hash="sha256:" + "0" * 64)
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError):
+        load_state_dict(path)
+    (tmp_path / "bad.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError):
+        load_state_dict(tmp_path / "bad.safetensors")
