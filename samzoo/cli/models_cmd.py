@@ -1,0 +1,33 @@
+"""``samzoo models``: the registry as a table."""
+
+from __future__ import annotations
+
+import argparse
+from urllib.parse import urlparse
+
+from samzoo.zoo import DEFAULT_MODEL, cache_dir, is_cached, list_models
+from samzoo.zoo.fetch import package_file
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("models", help="list the models samzoo knows",
+                                   description="List every model in the registry: name, kind, source, size, cached.")
+    parser.set_defaults(func=run)
+
+
+def _size(spec) -> str:
+    path = package_file(spec) if spec.source == "package" else cache_dir() / spec.filename
+    return f"{path.stat().st_size / 2**20:.1f} MB" if path.is_file() else "-"
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = [("name", "kind", "architecture", "source", "size", "cached")]
+    for spec in list_models():
+        source = "package" if spec.source == "package" else urlparse(spec.url).netloc
+        name = spec.name + (" (default)" if spec.name == DEFAULT_MODEL else "")
+        rows.append((name, spec.kind, spec.architecture, source, _size(spec), "yes" if is_cached(spec) else "no"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(f"\ncache: {cache_dir()}  (set SAMZOO_CACHE_DIR; SAMZOO_MODEL_MIRROR for an offline mirror)")
+    return 0

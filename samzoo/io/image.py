@@ -1,0 +1,147 @@
+"""Reading images as ``xarray.DataArray`` with named axes (``t``, ``z``, ``c``, ``y``, ``x``).
+
+Axes rule (when the caller gives no ``axes``):
+
+1. a DataArray keeps its own dims (they must be letters of ``tzcyx``);
+2. a file's own axes metadata (ImageJ/OME TIFF, OME-Zarr ``multiscales``) is used when it names
+   real axes (not tifffile's generic ``Q``/``I``);
+3. otherwise: 2D -> ``yx``; 3D whose last axis has 3 or 4 entries -> ``yxc`` (RGB/RGBA, alpha
+   dropped); anything else is ambiguous (time or depth?) and raises :class:`InputError` asking
+   for ``axes=``.
+
+Results are always in canonical order ``t, z, c, y, x`` (the dims present). Zarr inputs stay
+lazy (dask), so images larger than memory can be processed tile by tile.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from samzoo.errors import InputError
+
+CANONICAL = "tzcyx"
+# tifffile axis codes -> ours; S (samples) is colour
+TIFF_AXES = {"T": "t", "Z": "z", "C": "c", "S": "c", "Y": "y", "X": "x"}
+
+
+def check_axes(axes: str, ndim: int) -> str:
+    """Validate an axes string such as ``"tyx"`` for an array of ``ndim`` dimensions."""
+    axes = axes.lower()
+    if len(axes) != ndim:
+        raise InputError(f"axes {axes!r} has {len(axes)} letters but the image has {ndim} dimensions")
+    if set(axes) - set(CANONICAL) or len(set(axes)) != len(axes):
+        raise InputError(f"axes {axes!r} must use each of the letters t, z, c, y, x at most once")
+    if "y" not in axes or "x" not in axes:
+        raise InputError(f"axes {axes!r} must include y and x")
+    return axes
+
+
+def infer_axes(shape: tuple[int, ...]) -> str:
+    """Axes of an array without metadata, by the rule in the module docstring."""
+    if len(shape) == 2:
+        return "yx"
+    if len(shape) == 3 and shape[-1] in (3, 4):
+        return "yxc"
+    raise InputError(f"cannot tell the axes of an image of shape {shape} (time or depth?); "
+                     "pass them explicitly, e.g. axes='tyx' or axes='zyx'")
+
+
+def as_dataarray(data, axes: str | None = None, attrs: dict | None = None) -> xr.DataArray:
+    """Wrap an array (numpy or dask) or DataArray with named, canonical-order dims; validated."""
+    if isinstance(data, xr.DataArray):
+        if axes is not None:
+            data = data.rename(dict(zip(data.dims, check_axes(axes, data.ndim))))
+        check_axes("".join(str(d) for d in data.dims), data.ndim)
+        array = data
+    else:
+        if not hasattr(data, "dtype"):
+            data = np.asarray(data)
+        axes = check_axes(axes, data.ndim) if axes is not None else infer_axes(data.shape)
+        array = xr.DataArray(data, dims=tuple(axes), attrs=dict(attrs or {}))
+    if 0 in array.shape:
+        raise InputError(f"the image is empty (shape {dict(zip(array.dims, array.shape))})")
+    if array.dtype.kind not in "uif":
+        raise InputError(f"cannot segment an image of dtype {array.dtype}; expected integers or floats")
+    if "c" in array.dims and array.sizes["c"] == 4:
+        array = array.isel(c=slice(0, 3))  # RGBA: the alpha channel carries no image content
+    array = array.transpose(*[d for d in CANONICAL if d in array.dims])
+    array.attrs.setdefault("dtype", str(array.dtype))
+    return array
+
+
+def read_image(source, axes: str | None = None) -> xr.DataArray:
+    """Read an image from an array, DataArray or file into a DataArray with named axes.
+
+    Parameters
+    ----------
+    source : ndarray, xarray.DataArray, or path
+        Files: TIFF (``.tif``, ``.tiff``), PNG/JPEG, Zarr or OME-Zarr (``.zarr`` folder).
+    axes : str, optional
+        E.g. ``"tyx"``, ``"zyx"``, ``"yxc"``; see the module docstring for the rule without it.
+
+    Returns
+    -------
+    xarray.DataArray, dims in ``t, z, c, y, x`` order; ``attrs["source"]`` names the file.
+
+    Examples
+    --------
+    >>> read_image(np.zeros((4, 5), np.uint8)).dims
+    ('y', 'x')
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path} does not exist")
+        data, file_axes = _read_file(path)
+        return as_dataarray(data, axes or file_axes, attrs={"source": str(path)})
+    return as_dataarray(source, axes)
+
+
+def _read_file(path: Path):
+    """``(array, axes or None)`` of a file; Zarr stays lazy."""
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                axes = series.axes
+                data = series.asarray()
+        except Exception as err:  # tifffile raises several types for broken files
+            raise InputError(f"{path} is not a readable TIFF: {err}") from None
+        known = all(a in TIFF_AXES for a in axes)
+        return data, "".join(TIFF_AXES[a] for a in axes) if known else None
+    if suffix == ".zarr" or (path.is_dir() and (path / "zarr.json").exists()):
+        return _read_zarr(path)
+    if suffix in (".png", ".jpg", ".jpeg"):
+        import imageio.v3 as iio
+
+        try:
+            return iio.imread(path), None
+        except Exception as err:
+            raise InputError(f"{path} is not a readable image: {err}") from None
+    raise InputError(f"{path}: unsupported file type {suffix!r} (use TIFF, PNG, JPEG or Zarr)")
+
+
+def _read_zarr(path: Path):
+    import dask.array as da
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as err:
+        raise InputError(f"{path} is not a readable Zarr store: {err}") from None
+    if isinstance(node, zarr.Array):
+        dims = node.attrs.get("_ARRAY_DIMENSIONS")
+        return da.from_zarr(node), "".join(dims) if dims else None
+    multiscales = node.attrs.get("multiscales") or node.attrs.get("ome", {}).get("multiscales")
+    if not multiscales:
+        raise InputError(f"{path} is a Zarr group without OME 'multiscales' metadata; point to the array inside it")
+    first = multiscales[0]
+    axes = "".join(a["name"] if isinstance(a, dict) else a for a in first.get("axes", []))
+    return da.from_zarr(node[first["datasets"][0]["path"]]), axes or None

@@ -1,0 +1,71 @@
+"""Prompt tables (CSV) for the command line, in image pixel coordinates.
+
+- points: columns ``object_id,y,x,positive`` (positive is 1 or 0), one row per point;
+- boxes: columns ``object_id,ymin,xmin,ymax,xmax``, one row per object.
+
+Each ``object_id`` (a positive integer) becomes that label value in the output.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from samzoo.errors import InputError
+
+POINT_COLUMNS = ("object_id", "y", "x", "positive")
+BOX_COLUMNS = ("object_id", "ymin", "xmin", "ymax", "xmax")
+
+
+def _rows(path: str | os.PathLike, columns: tuple[str, ...]):
+    """Yield ``(line_number, {column: float})``, checking header and values."""
+    try:
+        handle = open(path, newline="", encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        header = tuple(h.strip() for h in (reader.fieldnames or ()))
+        if sorted(header) != sorted(columns):
+            raise InputError(f"{path}: expected the columns {','.join(columns)}, found {','.join(header) or 'none'}")
+        n = 0
+        for row in reader:
+            n += 1
+            line = reader.line_num
+            try:
+                values = {k.strip(): float(v) for k, v in row.items()}
+            except (TypeError, ValueError):
+                raise InputError(f"{path}, line {line}: every value must be a number, got {row}") from None
+            if not all(np.isfinite(list(values.values()))):
+                raise InputError(f"{path}, line {line}: values must be finite numbers")
+            object_id = values["object_id"]
+            if object_id != int(object_id) or object_id < 1:
+                raise InputError(f"{path}, line {line}: object_id must be a positive integer, got {object_id:g}")
+            yield line, values
+        if n == 0:
+            raise InputError(f"{path}: no rows")
+
+
+def read_points_csv(path: str | os.PathLike) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Points per object: ``{object_id: (points (N, 2) as (y, x), labels (N,) 1/0)}``."""
+    points: dict[int, list] = {}
+    for line, v in _rows(path, POINT_COLUMNS):
+        if v["positive"] not in (0.0, 1.0):
+            raise InputError(f"{path}, line {line}: positive must be 1 or 0, got {v['positive']:g}")
+        points.setdefault(int(v["object_id"]), []).append((v["y"], v["x"], int(v["positive"])))
+    return {k: (np.array([r[:2] for r in rows]), np.array([r[2] for r in rows])) for k, rows in points.items()}
+
+
+def read_boxes_csv(path: str | os.PathLike) -> dict[int, np.ndarray]:
+    """Boxes per object: ``{object_id: array([ymin, xmin, ymax, xmax])}``."""
+    boxes: dict[int, np.ndarray] = {}
+    for line, v in _rows(path, BOX_COLUMNS):
+        object_id = int(v["object_id"])
+        if object_id in boxes:
+            raise InputError(f"{path}, line {line}: a second box for object {object_id}")
+        if v["ymin"] > v["ymax"] or v["xmin"] > v["xmax"]:
+            raise InputError(f"{path}, line {line}: ymin > ymax or xmin > xmax")
+        boxes[object_id] = np.array([v["ymin"], v["xmin"], v["ymax"], v["xmax"]])
+    return boxes
