@@ -12,15 +12,12 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
 import tifffile
 import torch
-from torch.nn import functional as F
 
 from samzoo.training.data import CropSampler, pairs_from_arrays
-from samzoo.training.losses import ais_loss
-from samzoo.training.prompts import random_points_in
 from samzoo.training.trainer import TrainConfig, Trainer, new_model
+from samzoo.training.validation import make_validation
 
 SHARED = Path(os.environ.get("SAMZOO_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
 MOVIES = {  # image file, label file, sampling weight of the whole data set
@@ -47,44 +44,6 @@ def load_pairs(frames: range, nuclei_slices: range):
     pairs += new
     weights += [0.1 / len(new)] * len(new)
     return pairs, weights
-
-
-def make_validation(pairs, crop_size: int, n_crops: int = 12):
-    """A fixed set of held-out crops and a function scoring a model on them.
-
-    Score = mean IoU of one positive point per object (best of SAM's 3 masks by predicted IoU)
-    + foreground dice of the AIS decoder.
-    """
-    sampler = CropSampler(pairs, crop_size=crop_size, seed=1234)
-    crops = [sampler.sample() for _ in range(n_crops)]
-
-    def validate(model) -> dict:
-        ious, ais = [], []
-        device = next(model.parameters()).device
-        for image, labels, targets in crops:
-            image, labels, targets = image.to(device), labels.to(device), targets.to(device)
-            x = model.preprocess(image[None])
-            emb = model.sam.image_encoder(x)
-            pred = model.ais_decoder(emb, x)
-            ais.append(ais_loss(pred, targets[None]).item())
-            ids = torch.unique(labels)[1:]
-            if len(ids) == 0:
-                continue
-            gt = labels[None] == ids[:, None, None]
-            points = random_points_in(gt.cpu(), torch.Generator().manual_seed(0),
-                                     weights=targets[2][None].expand(len(ids), -1, -1).cpu()).to(device)
-            ones = torch.ones(len(ids), 1, dtype=torch.long, device=device)
-            sparse, dense = model.sam.prompt_encoder(points=(points[:, None], ones),
-                                                     boxes=None, masks=None)
-            low, iou_pred = model.sam.mask_decoder(emb, model.sam.prompt_encoder.get_dense_pe(), sparse, dense, True)
-            best = iou_pred.argmax(1)
-            masks = F.interpolate(low, size=tuple(labels.shape), mode="bilinear")[torch.arange(len(ids)), best] > 0
-            inter, union = (masks & gt).sum((1, 2)), (masks | gt).sum((1, 2)).clamp(min=1)
-            ious += (inter / union).tolist()
-        point_iou, ais_val = float(np.mean(ious)), float(np.mean(ais))
-        return {"val_point_iou": point_iou, "val_ais_loss": ais_val, "score": point_iou - ais_val}
-
-    return validate
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ them. The best model by validation score is kept as ``best.safetensors``.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -30,6 +31,7 @@ from tqdm import tqdm
 
 from samzoo.models.model import ModelConfig, SamzooModel
 from samzoo.training.data import CropSampler
+from samzoo.training.lora import add_lora, merge_lora
 from samzoo.training.losses import ais_loss, mask_losses
 from samzoo.training.prompts import boxes_of, corrective_points, random_points_in, sample_objects
 
@@ -47,6 +49,8 @@ class TrainConfig:
     n_iterations: int = 3          # decoder passes per object: initial prompt + corrections
     box_probability: float = 0.5   # initial prompt: a box, else a single positive point
     freeze_encoder: bool = False
+    embedding_pool: int = 0        # frozen encoder: embed this many augmented crops once, train on them
+    lora_rank: int = 0             # > 0: LoRA adapters on the encoder's attention instead of full training
     train_ais: bool = True
     ais_weight: float = 1.0
     checkpoint_every: int = 100
@@ -76,6 +80,9 @@ class Trainer:
             torch.set_num_threads(config.threads)
         if config.freeze_encoder:
             self.model.sam.image_encoder.requires_grad_(False)
+        elif config.lora_rank:
+            add_lora(self.model.sam.image_encoder, config.lora_rank)
+        self.pool: list[tuple] = []
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -167,25 +174,40 @@ class Trainer:
             point_labels = torch.cat([point_labels, new_labels[:, None]], dim=1)
         return total_mask / c.n_iterations, total_iou / c.n_iterations
 
+    def _batch(self):
+        """``(images, labels, targets, embeddings or None)`` of one batch on the device."""
+        c = self.config
+        if c.freeze_encoder and c.embedding_pool:
+            if not self.pool:
+                self.pool = [self._embedded_crop() for _ in tqdm(range(c.embedding_pool), desc="embedding pool")]
+            picks = torch.randint(len(self.pool), (c.batch_size,), generator=self.generator).tolist()
+            crops = [self.pool[i] for i in picks]
+        else:
+            crops = [self.sampler.sample() for _ in range(c.batch_size)]
+        stacked = [torch.stack([crop[j] for crop in crops]).to(c.device) for j in range(3)]
+        embeddings = torch.stack([crop[3] for crop in crops]).to(c.device) if len(crops[0]) == 4 else None
+        return (*stacked, embeddings)
+
+    @torch.no_grad()
+    def _embedded_crop(self) -> tuple:
+        image, labels, targets = self.sampler.sample()
+        x = self.model.preprocess(image[None].to(self.config.device))
+        return image, labels, targets, self.model.sam.image_encoder(x)[0].cpu()
+
     def train_step(self) -> dict:
         c, model = self.config, self.model
         model.train()
-        crops = [self.sampler.sample() for _ in range(c.batch_size)]
-        images = torch.stack([x[0] for x in crops]).to(c.device)
-        labels = torch.stack([x[1] for x in crops]).to(c.device)
-        targets = torch.stack([x[2] for x in crops]).to(c.device)
+        images, labels, targets, embeddings = self._batch()
         normalized = model.preprocess(images)
-        if c.freeze_encoder:
-            with torch.no_grad():
+        if embeddings is None:
+            with torch.set_grad_enabled(not c.freeze_encoder):
                 embeddings = model.sam.image_encoder(normalized)
-        else:
-            embeddings = model.sam.image_encoder(normalized)
         losses = {}
         loss = torch.zeros((), device=c.device)
         if c.train_ais and model.ais_decoder is not None:
             losses["ais"] = ais_loss(model.ais_decoder(embeddings, normalized), targets)
             loss = loss + c.ais_weight * losses["ais"]
-        mask_terms = [self._prompt_losses(embeddings[i:i + 1], labels[i], targets[i, 2]) for i in range(len(crops))]
+        mask_terms = [self._prompt_losses(embeddings[i:i + 1], labels[i], targets[i, 2]) for i in range(len(images))]
         mask_terms = [t for t in mask_terms if t is not None]
         if mask_terms:
             losses["mask"] = sum(t[0] for t in mask_terms) / len(mask_terms)
@@ -234,8 +256,17 @@ class Trainer:
         if metrics["score"] > self.best_score:
             self.best_score = metrics["score"]
             self.model.config.training = {"step": self.step, "validation": metrics}
-            self.model.save(self.run_dir / "best.safetensors")
+            self.export(self.run_dir / "best.safetensors")
         return metrics
+
+
+    def export(self, path: str | Path) -> Path:
+        """Save the model as a samzoo safetensors file (LoRA adapters folded into the weights)."""
+        if not self.config.lora_rank:
+            return self.model.save(path)
+        merged = copy.deepcopy(self.model)
+        merge_lora(merged.sam.image_encoder)
+        return merged.save(path)
 
 
 def new_model(architecture: str = "samzoo_tiny", input_size: int = 512, name: str = "") -> SamzooModel:

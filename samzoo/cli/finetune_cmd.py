@@ -1,0 +1,66 @@
+"""``samzoo finetune``: a few annotated images in, a better model out."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from samzoo.models.ais_decoder import AISDecoder
+from samzoo.models.load import load_model
+from samzoo.training.data import CropSampler, pairs_from_files
+from samzoo.training.trainer import TrainConfig, Trainer, new_model
+from samzoo.training.validation import make_validation
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "finetune", help="train a model on your annotated images",
+        description="Finetune a model (or train one from scratch) on images and instance labels. "
+                    "Checkpoints go to OUTDIR every --checkpoint-every steps; rerunning the same command "
+                    "resumes. The result is OUTDIR/model.safetensors, usable wherever samzoo takes --model. "
+                    "On a CPU, --freeze-encoder (decoders only, on embeddings computed once) is the fast choice.")
+    parser.add_argument("--images", required=True, help="image files: a glob pattern (quoted) or folder/*.tif")
+    parser.add_argument("--labels", required=True, help="label files, sorted in the same order as the images")
+    parser.add_argument("-o", "--outdir", required=True)
+    parser.add_argument("--model", default=None, help="model to start from (default: samzoo's own)")
+    parser.add_argument("--from-scratch", metavar="ARCH", help="start from random weights of this architecture")
+    parser.add_argument("--val-images", help="held-out images for validation (recommended)")
+    parser.add_argument("--val-labels", help="held-out labels")
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--input-size", type=int, default=None, help="crop/tile size (TinyViT models)")
+    parser.add_argument("--freeze-encoder", action="store_true", help="train the decoders only")
+    parser.add_argument("--embedding-pool", type=int, default=200,
+                        help="with --freeze-encoder: augmented crops embedded once and reused")
+    parser.add_argument("--lora-rank", type=int, default=0, help="LoRA adapters of this rank on the encoder")
+    parser.add_argument("--checkpoint-every", type=int, default=50)
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    outdir = Path(args.outdir)
+    if args.from_scratch:
+        model = new_model(args.from_scratch, args.input_size or 512, name=f"{args.from_scratch}_finetuned")
+    else:
+        model = load_model(args.model, input_size=args.input_size)
+        if model.ais_decoder is None:  # published SAM checkpoints come without one
+            model.config.ais_decoder = {"image_skip": True}
+            model.ais_decoder = AISDecoder(image_skip=True)
+        model.config.name = f"{model.name}_finetuned"
+    pairs = pairs_from_files(args.images, args.labels)
+    validate = None
+    if args.val_images and args.val_labels:
+        validate = make_validation(pairs_from_files(args.val_images, args.val_labels), model.input_size)
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(50, args.steps),
+                         freeze_encoder=args.freeze_encoder, embedding_pool=args.embedding_pool if args.freeze_encoder else 0,
+                         lora_rank=args.lora_rank, checkpoint_every=args.checkpoint_every,
+                         validate_every=args.checkpoint_every, device=args.device,
+                         extra={"images": args.images, "labels": args.labels})
+    trainer = Trainer(model, CropSampler(pairs, crop_size=model.input_size), config, outdir, validate=validate)
+    trainer.run()
+    best = outdir / "best.safetensors"
+    final = trainer.export(outdir / "model.safetensors")
+    print(f"model: {final}" + (f"\nbest by validation: {best}" if best.exists() else ""))
+    return 0

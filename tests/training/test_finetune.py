@@ -1,0 +1,44 @@
+import tifffile
+import torch
+
+from samzoo.cli.main import main
+from samzoo.models.load import load_model
+from samzoo.training.lora import LoRALinear, add_lora, merge_lora
+from samzoo.models.architectures import build_sam
+
+
+def test_lora_starts_as_identity_and_merges(hela_frame):
+    sam = build_sam("samzoo_tiny", 64).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        before = sam.image_encoder(x)
+    n = add_lora(sam.image_encoder, rank=2)
+    assert n > 0 and any(isinstance(m, LoRALinear) for m in sam.image_encoder.modules())
+    trainable = [p for p in sam.image_encoder.parameters() if p.requires_grad]
+    assert trainable and all(p.shape[0] == 2 or p.shape[1] == 2 for p in trainable)
+    with torch.no_grad():
+        torch.testing.assert_close(sam.image_encoder(x), before)
+        for m in sam.image_encoder.modules():
+            if isinstance(m, LoRALinear):
+                m.up.weight.normal_()
+        adapted = sam.image_encoder(x)
+    merge_lora(sam.image_encoder)
+    assert not any(isinstance(m, LoRALinear) for m in sam.image_encoder.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(sam.image_encoder(x), adapted, atol=1e-4, rtol=1e-4)
+
+
+def test_finetune_cli_frozen_encoder_then_lora(tmp_path, hela_frame):
+    image, labels = hela_frame
+    for i, (y, x) in enumerate([(0, 0), (200, 300)]):
+        tifffile.imwrite(tmp_path / f"img{i}.tif", image[y:y + 96, x:x + 96])
+        tifffile.imwrite(tmp_path / f"lab{i}.tif", labels[y:y + 96, x:x + 96])
+    common = ["--images", str(tmp_path / "img*.tif"), "--labels", str(tmp_path / "lab*.tif"),
+              "--from-scratch", "samzoo_tiny", "--input-size", "64", "--steps", "2", "--batch-size", "1",
+              "--checkpoint-every", "1", "--val-images", str(tmp_path / "img1.tif"),
+              "--val-labels", str(tmp_path / "lab1.tif")]
+    assert main(["finetune", "-o", str(tmp_path / "frozen"), "--freeze-encoder", "--embedding-pool", "3"] + common) == 0
+    assert main(["finetune", "-o", str(tmp_path / "lora"), "--lora-rank", "2"] + common) == 0
+    for run in ("frozen", "lora"):
+        model = load_model(tmp_path / run / "model.safetensors")
+        assert model.input_size == 64 and (tmp_path / run / "last.pt").exists()
