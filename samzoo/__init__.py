@@ -1,2 +1,31 @@
-"""samzoo: Segment Anything for microscopy."""
+"""samzoo: Segment Anything for microscopy.
+
+The public API, for scripts::
+
+    import samzoo
+
+    model = samzoo.load_model()                       # samzoo's own model, offline
+    image = samzoo.read_image("cells.tif", axes="yx")
+    labels = samzoo.segment_ais(model, image.values)  # every object, automatically
+
+    emb = samzoo.compute_embeddings(model, image.values)   # cached: prompts are then fast
+    result = samzoo.predict(model, emb, {1: samzoo.Prompt(points=[[120, 88]], point_labels=[1])})
+    labels = samzoo.paint_labels(result, emb.shape)
+"""
+
+from samzoo.evaluation import evaluate_instances, interactive_iou, mean_segmentation_accuracy
+from samzoo.io import read_image, write_labels, write_overlay_png
+from samzoo.models.load import load_model
+from samzoo.segmentation.ais import segment_ais
+from samzoo.segmentation.embeddings import compute_embeddings
+from samzoo.segmentation.predictor import Prompt, paint_labels, predict
+from samzoo.zoo import fetch_model_file, list_models
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "load_model", "list_models", "fetch_model_file",
+    "read_image", "write_labels", "write_overlay_png",
+    "compute_embeddings", "Prompt", "predict", "paint_labels", "segment_ais",
+    "evaluate_instances", "mean_segmentation_accuracy", "interactive_iou",
+]
