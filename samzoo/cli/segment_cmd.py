@@ -13,8 +13,12 @@ from samzoo.errors import InputError
 from samzoo.io import read_boxes_csv, read_image, read_points_csv, write_labels, write_overlay_png
 from samzoo.models.load import load_model
 from samzoo.segmentation.ais import segment_ais
+from samzoo.segmentation.automatic import segment_amg, segment_apg
 from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.segmentation.predictor import Prompt, paint_labels, predict
+
+
+AUTOMATIC = {"ais": segment_ais, "amg": segment_amg, "apg": segment_apg}
 
 
 def add_parser(subparsers) -> None:
@@ -30,7 +34,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--points", help="CSV with columns object_id,y,x,positive")
     parser.add_argument("--boxes", help="CSV with columns object_id,ymin,xmin,ymax,xmax")
     parser.add_argument("--axes", help="axes of INPUT, e.g. yx, tyx, zyx, yxc (needed when the file does not say)")
-    parser.add_argument("--mode", choices=["ais"], default="ais", help="automatic mode without prompts")
+    parser.add_argument("--mode", choices=sorted(AUTOMATIC), default="ais",
+                        help="automatic mode without prompts: ais (decoder + watershed, fastest), amg (grid of "
+                             "point prompts), apg (AIS instances refined by SAM prompts)")
     parser.add_argument("--tile", type=int, help="tile size (default: the model input size)")
     parser.add_argument("--halo", type=int, help="tile overlap in pixels (default: tile / 8)")
     parser.add_argument("--overlay", help="overlay PNG to write (default: OUTPUT with _overlay.png)")
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if prompts is not None:
             flat[i] = paint_labels(predict(model, embeddings, prompts), embeddings.shape)
         else:
-            flat[i] = segment_ais(model, plane, embeddings=embeddings)
+            flat[i] = AUTOMATIC[args.mode](model, plane, embeddings=embeddings)
     dims = tuple(d for d in image.dims if d != "c")
     out = xr.DataArray(labels, dims=dims, coords={k: v for k, v in image.coords.items() if k in dims},
                        attrs={**image.attrs, "model": model.name})

@@ -92,12 +92,16 @@ class ObjectMask:
         The decoder's predicted IoU of the chosen mask.
     logits : Tensor (1, 4g, 4g)
         Low-resolution logits, the mask prompt for a refinement step.
+    stability : float
+        IoU of the mask thresholded at logit +1 and at -1 (SAM's stability score): near 1 when
+        the boundary does not move with the threshold.
     """
 
     tile: Tile
     mask: np.ndarray
     score: float
     logits: torch.Tensor
+    stability: float = 1.0
 
     def full_mask(self, shape: tuple[int, int]) -> np.ndarray:
         """The mask in the whole image of ``shape``."""
@@ -195,8 +199,10 @@ def _decode(model: SamzooModel, embeddings: ImageEmbeddings, tile: Tile, batch: 
     size = model.input_size
     full = F.interpolate(low_res, size=(size, size), mode="bilinear", align_corners=False)
     h, w = tile.outer[2] - y0, tile.outer[3] - x0
-    binary = (full[:, 0, :h, :w] > 0).cpu().numpy()
-    return [ObjectMask(tile, binary[i], float(iou[i]), low_res[i].cpu()) for i in range(len(batch))]
+    logits = full[:, 0, :h, :w]
+    binary = (logits > 0).cpu().numpy()
+    stability = ((logits > 1).sum((1, 2)) / (logits > -1).sum((1, 2)).clamp(min=1)).tolist()
+    return [ObjectMask(tile, binary[i], float(iou[i]), low_res[i].cpu(), stability[i]) for i in range(len(batch))]
 
 
 def _mask_logits(model: SamzooModel, mask: np.ndarray, tile: Tile) -> torch.Tensor:

@@ -5,7 +5,6 @@ import xarray as xr
 
 from samzoo.errors import InputError, OutputError
 from samzoo.io import read_image, to_model_input, write_labels
-from samzoo.io import write as write_module
 
 
 def test_real_movie_needs_axes_then_reads(shared_data):
