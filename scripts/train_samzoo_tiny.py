@@ -1,9 +1,9 @@
-"""Train samzoo's own microscopy SAM (`samzoo_tiny`, 512 input) on the real data in ../shared/data.
+"""Train samzoo's own microscopy SAM (`samzoo_tiny`, 256 input by default) on the real data in ../shared/data.
 
 Held out for validation, never trained on: frames 16-19 of every movie and the last 6 z-slices
 of the 3D nuclei. Rerunning with the same --run-dir resumes from its last checkpoint.
 
-    python scripts/train_samzoo_tiny.py --run-dir runs/samzoo_tiny --steps 20000 [--hours 1.5]
+    python scripts/train_samzoo_tiny.py --run-dir runs/samzoo_tiny --steps 6000 [--hours 1.5]
 """
 
 from __future__ import annotations
@@ -54,15 +54,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--input-size", type=int, default=256, help="crop = tile size (the model keeps it)")
+    parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
 
     train_pairs, weights = load_pairs(TRAIN_FRAMES, range(0, 25))
     val_pairs, _ = load_pairs(VAL_FRAMES, range(25, 31))
     print(f"{len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, threads=args.threads, device=args.device,
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=100,
+                         threads=args.threads, device=args.device,
                          extra={"data": "shared/data; held out: frames 16-19, nuclei3d z 25-30"})
-    trainer = Trainer(new_model("samzoo_tiny", 512, name="samzoo_tiny_lm"), CropSampler(train_pairs, weights, 512),
-                      config, args.run_dir, validate=make_validation(val_pairs, 512))
+    size = args.input_size
+    trainer = Trainer(new_model("samzoo_tiny", size, name="samzoo_tiny_lm"), CropSampler(train_pairs, weights, size),
+                      config, args.run_dir, validate=make_validation(val_pairs, size, n_crops=24))
     trainer.run(max_seconds=args.hours * 3600 if args.hours else None)
 
 

@@ -16,6 +16,7 @@ from samzoo.segmentation.ais import segment_ais
 from samzoo.segmentation.automatic import segment_amg, segment_apg
 from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.segmentation.predictor import Prompt, paint_labels, predict
+from samzoo.segmentation.volume import merge_slices
 
 
 AUTOMATIC = {"ais": segment_ais, "amg": segment_amg, "apg": segment_apg}
@@ -26,7 +27,8 @@ def add_parser(subparsers) -> None:
         "segment", help="segment an image with prompts or automatically",
         description="Segment INPUT and write a label image. With --points/--boxes each object_id of the CSVs "
                     "becomes that label; without prompts every object is found automatically (AIS). "
-                    "Movies and volumes (t/z axes) are segmented plane by plane.")
+                    "Movies and volumes (t/z axes) are segmented plane by plane; in volumes, overlapping objects "
+                    "of neighbouring slices are joined into 3D objects.")
     parser.add_argument("input", help="TIFF, PNG/JPEG or Zarr image")
     parser.add_argument("-o", "--output", required=True, help="label image to write (.tif or .zarr)")
     parser.add_argument("--model", default=None, help="registry name, nickname or .safetensors file "
@@ -41,6 +43,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--halo", type=int, help="tile overlap in pixels (default: tile / 8)")
     parser.add_argument("--overlay", help="overlay PNG to write (default: OUTPUT with _overlay.png)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    parser.add_argument("--no-merge-z", action="store_true",
+                        help="volumes: keep per-slice labels instead of joining them into 3D objects")
+    parser.add_argument("--min-z-extent", type=int, default=2, help="volumes: drop 3D objects on fewer slices")
     parser.set_defaults(func=run)
 
 
@@ -79,13 +84,18 @@ def run(args: argparse.Namespace) -> int:
         else:
             flat[i] = AUTOMATIC[args.mode](model, plane, embeddings=embeddings)
     dims = tuple(d for d in image.dims if d != "c")
+    if "z" in dims and not args.no_merge_z:
+        volumes = labels.reshape((-1,) + labels.shape[-3:])  # one (z, y, x) volume per time point
+        for v in range(len(volumes)):
+            volumes[v] = merge_slices(volumes[v], min_z_extent=args.min_z_extent)
     out = xr.DataArray(labels, dims=dims, coords={k: v for k, v in image.coords.items() if k in dims},
                        attrs={**image.attrs, "model": model.name})
     path = write_labels(out, args.output)
     overlay = Path(args.overlay) if args.overlay else path.with_name(path.stem + "_overlay.png")
     middle = len(flat) // 2
     write_overlay_png(plane_image(middle), flat[middle], overlay)
-    n = sum(len(np.unique(p)) - 1 for p in flat)
+    unit = 3 if "z" in dims else 2  # count 3D objects per volume, 2D objects per plane
+    n = sum(len(np.unique(u)) - 1 for u in labels.reshape((-1,) + labels.shape[-unit:]))
     print(f"labels:  {path} ({n} objects in {len(flat)} plane(s), model {model.name})")
     print(f"overlay: {overlay}")
     return 0

@@ -54,7 +54,7 @@ class TrainConfig:
     train_ais: bool = True
     ais_weight: float = 1.0
     checkpoint_every: int = 100
-    validate_every: int = 250
+    validate_every: int = 500
     threads: int = 0               # torch CPU threads; 0 = torch's default
     seed: int = 0
     device: str = "cpu"

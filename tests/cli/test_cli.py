@@ -58,6 +58,14 @@ def test_segment_movie_automatically(tmp_path, shared_data, model_file):
     assert tifffile.imread(tmp_path / "l.tif").shape == movie.shape
 
 
+def test_segment_volume_joins_slices(tmp_path, shared_data, model_file, capsys):
+    out = tmp_path / "v.tif"
+    assert main(["segment", str(shared_data / "nuclei3d_img.tif"), "--axes", "zyx", "-o", str(out),
+                 "--model", str(model_file), "--mode", "ais"]) == 0
+    assert tifffile.imread(out).shape == (31, 61, 57)
+    assert "objects in 31 plane(s)" in capsys.readouterr().out
+
+
 def test_default_model_missing_is_said_plainly(tmp_path, hela_frame, capsys):
     tifffile.imwrite(tmp_path / "f.tif", hela_frame[0][:64, :64])
     code = main(["segment", str(tmp_path / "f.tif"), "-o", str(tmp_path / "o.tif")])
