@@ -248,6 +248,13 @@ class Trainer:
         return self.history
 
     def _validate(self) -> dict:
+        # Batch statistics of 2-crop batches are noisy and the running averages lag behind the
+        # weights; without re-estimating them the eval-mode model is far worse than the trained
+        # one (AIS loss 1.57 eval vs 0.88 train mode at step 500 of the samzoo_tiny run).
+        # A frozen encoder keeps its statistics: its embeddings may already be pooled.
+        recalibrate_batchnorm(self.model, CropSampler(self.sampler.pairs, None, self.sampler.crop_size,
+                                                      seed=4321), self.config.device,
+                              include_encoder=not self.config.freeze_encoder)
         self.model.eval()
         with torch.no_grad():
             metrics = self.validate(self.model)
@@ -267,6 +274,38 @@ class Trainer:
         merged = copy.deepcopy(self.model)
         merge_lora(merged.sam.image_encoder)
         return merged.save(path)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: SamzooModel, sampler: CropSampler, device: str = "cpu",
+                          n_batches: int = 8, batch_size: int = 4, include_encoder: bool = True) -> None:
+    """Re-estimate every BatchNorm's running mean/variance as a plain average over fresh crops.
+
+    Only the running statistics change (``momentum=None`` = cumulative average); the weights
+    and the training trajectory are untouched, since training-mode forward passes use batch
+    statistics.
+    """
+    parts = [model.sam.image_encoder] if include_encoder else []
+    parts += [model.ais_decoder] if model.ais_decoder is not None else []
+    norms = [m for part in parts for m in part.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    was_training = model.training
+    model.train()
+    model.sam.image_encoder.train(include_encoder)
+    for _ in range(n_batches):
+        images = torch.stack([sampler.sample()[0] for _ in range(batch_size)]).to(device)
+        x = model.preprocess(images)
+        embeddings = model.sam.image_encoder(x)
+        if model.ais_decoder is not None:
+            model.ais_decoder(embeddings, x)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.train(was_training)
 
 
 def new_model(architecture: str = "samzoo_tiny", input_size: int = 512, name: str = "") -> SamzooModel:

@@ -39,3 +39,40 @@ def test_train_steps_checkpoint_and_resume(hela_frame, tmp_path):
     torch.testing.assert_close(resumed.model.state_dict(), model.state_dict())
     resumed.run()
     assert resumed.step == 3
+
+
+def test_recalibrated_batchnorm_matches_batch_statistics(hela_frame):
+    """After recalibration, eval mode on a batch gives what train mode (batch statistics) gives."""
+    from samzoo.training.trainer import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = new_model(input_size=64)
+    for m in model.modules():  # stale statistics, as after a few noisy 2-crop batches
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(3.0)
+            m.running_var.fill_(0.01)
+    sampler = _sampler(hela_frame, seed=3)
+    images = torch.stack([sampler.sample()[0] for _ in range(16)])
+
+    def ais_output(train: bool) -> torch.Tensor:
+        model.train(train)
+        with torch.no_grad():
+            x = model.preprocess(images)
+            return model.ais_decoder(model.sam.image_encoder(x), x)
+
+    stale_error = (ais_output(False) - ais_output(True)).abs().mean()
+    recalibrate_batchnorm(model, _FixedCrops(images), n_batches=1, batch_size=16)
+    error = (ais_output(False) - ais_output(True)).abs().mean()
+    assert error < 0.2 * stale_error
+
+
+class _FixedCrops:
+    """A sampler that hands out the given images in order (labels and targets unused here)."""
+
+    def __init__(self, images):
+        self.images, self.i = images, 0
+
+    def sample(self):
+        image = self.images[self.i % len(self.images)]
+        self.i += 1
+        return image, None, None
