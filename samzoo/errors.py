@@ -39,3 +39,11 @@ class CheckpointError(SamzooError, RuntimeError):
 
 class OutputError(SamzooError, OSError):
     """An output could not be written (read-only folder, full disk, ...)."""
+
+
+class BatchError(SamzooError, RuntimeError):
+    """Some items of a batch failed; the finished ones are kept and a rerun resumes."""
+
+
+class PackageError(SamzooError, RuntimeError):
+    """A bioimage.io model package that cannot be built, read or validated."""

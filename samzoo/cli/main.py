@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from typing import Sequence
 
@@ -23,6 +24,7 @@ SUBCOMMANDS = [
     "samzoo.cli.finetune_cmd",
     "samzoo.cli.evaluate_cmd",
     "samzoo.cli.track_cmd",
+    "samzoo.cli.evaluate_tracking_cmd",
     "samzoo.cli.package_cmd",
 ]
 
@@ -51,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if not args.debug:
+        # tifffile logs its repairs of damaged files as warnings; the error message says enough
+        logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -59,10 +64,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the CLI's one place that turns errors into messages
         if args.debug:
             raise
-        kind = "error" if isinstance(err, SamzooError) else f"unexpected error ({type(err).__name__})"
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"samzoo: {kind}: {message}", file=sys.stderr)
+        print(f"samzoo: {error_message(err)}", file=sys.stderr)
         return 1
+
+
+def error_message(err: BaseException) -> str:
+    """One line for any exception: samzoo's own, the operating system's, or unexpected ones."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, SamzooError):
+        return f"error: {message}"
+    if isinstance(err, MemoryError):
+        return "error: not enough memory; use smaller inputs, Zarr inputs (processed block by block) or --block"
+    if isinstance(err, OSError) and err.strerror:
+        where = f"{err.filename}: " if err.filename else ""
+        return f"error: {where}{err.strerror}"
+    return f"unexpected error ({type(err).__name__}): {message} (run `samzoo --debug ...` for the traceback)"
 
 
 if __name__ == "__main__":

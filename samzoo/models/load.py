@@ -15,16 +15,18 @@ from samzoo.zoo.registry import DEFAULT_MODEL, get_model_spec
 
 def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: str | None = None,
                input_size: int | None = None) -> SamzooModel:
-    """Load a model by registry name, alias (bioimage.io nickname) or file path.
+    """Load a model by registry name, alias (bioimage.io nickname or id), file or package path.
 
     Parameters
     ----------
     model : str or Path, optional
         ``None`` for the default model (samzoo's own, shipped in the package, offline).
-        A registry name such as ``"vit_b_lm"`` or ``"diplomatic-bug"`` is fetched (see
-        :func:`samzoo.zoo.fetch.fetch_model_file`) and hash-checked. A path must be a samzoo
-        ``.safetensors`` file; published SAM checkpoints load by registry name, because
-        their files do not say which architecture they are.
+        A registry name such as ``"vit_b_lm"``, a bioimage.io nickname such as
+        ``"diplomatic-bug"`` or id with version (``"diplomatic-bug/1.2"``) is fetched (see
+        :func:`samzoo.zoo.fetch.fetch_model_file`) and hash-checked. A path may be a samzoo
+        ``.safetensors`` file or a bioimage.io model package (zip, folder or ``rdf.yaml``; see
+        :func:`samzoo.packaging.reader.load_package`); published SAM checkpoints load by registry
+        name, because their files do not say which architecture they are.
     device : str
     mirror : str, optional
         Folder or URL to fetch from instead of upstream.
@@ -40,12 +42,18 @@ def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: 
     if path.suffix == ".safetensors" and path.is_file():
         loaded = load_samzoo_file(path, weights_hash="sha256:" + pooch.file_hash(str(path), alg="sha256"))
         return _resized(loaded, input_size).to(device)
+    if path.exists():
+        from samzoo.packaging.reader import is_package, load_package  # imported late: packaging imports models
+
+        if is_package(path):
+            return _resized(load_package(path), input_size).to(device)
     try:
-        spec = get_model_spec(str(model))
+        spec = get_model_spec(without_bioimageio_version(str(model)))
     except UnknownModelError:
         if path.exists():
-            raise CheckpointError(f"{path}: only samzoo .safetensors model files load by path; "
-                                  "load published SAM checkpoints by their registry name") from None
+            raise CheckpointError(f"{path}: only samzoo .safetensors model files and bioimage.io packages (zip, "
+                                  "folder or rdf.yaml) load by path; load published SAM checkpoints by their "
+                                  "registry name") from None
         raise
     file = fetch_model_file(spec, mirror=mirror)
     if spec.kind == "sam+ais":
@@ -60,6 +68,25 @@ def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: 
         raise CheckpointError(f"{file} does not fit the {spec.architecture} architecture: {err}") from None
     sam_model.weights_hash = spec.hash
     return sam_model.eval().to(device)
+
+
+def without_bioimageio_version(name: str) -> str:
+    """A bioimage.io id ``nickname/version`` as the registry alias ``nickname``.
+
+    Only when the version is the one the registry fetches (it is part of the registry URL):
+    another version would be other weights than the name promises.
+    """
+    nickname, _, version = name.partition("/")
+    if not version or "://" in name:
+        return name
+    try:
+        spec = get_model_spec(nickname)
+    except UnknownModelError:
+        return name
+    if spec.bioimageio_nickname == nickname and f"/{nickname}/{version}/" in spec.url:
+        return nickname
+    raise UnknownModelError(f"samzoo knows bioimage.io model {nickname!r} only in the version of its registry "
+                            f"entry {spec.name!r} ({spec.url}), not version {version!r}")
 
 
 def _resized(model: SamzooModel, input_size: int | None) -> SamzooModel:

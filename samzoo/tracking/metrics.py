@@ -1,0 +1,108 @@
+"""Tracking metrics through ``traccuracy``: CTC TRA, DET, LNK and division F1.
+
+Nothing is re-implemented here: results and ground truth are handed to traccuracy as
+``TrackingGraph`` objects (graph + segmentation), matched with its ``CTCMatcher`` (a result
+object matches a reference object when it covers more than half of it) and scored with its
+``CTCMetrics`` (AOGM-based TRA, DET, LNK with the CTC weights) and ``DivisionMetrics``.
+
+Division metrics need a one-to-one matching. The CTC matching is one-to-one unless one result
+object covers several reference objects (a merge); then divisions are scored on traccuracy's
+one-to-one IoU matching (IoU > 0.5, Hungarian), and ``division_matcher`` says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from samzoo.errors import InputError
+from samzoo.tracking.lineage import check_masks
+from samzoo.tracking.quiet import quiet
+
+METRIC_NAMES = ("TRA", "DET", "LNK", "div_F1")
+
+
+def _tracking_graph(graph: nx.DiGraph, masks: np.ndarray, name: str):
+    """A traccuracy TrackingGraph from a samzoo lineage graph and its masks."""
+    from traccuracy import TrackingGraph
+
+    keys = ("z", "y", "x")[-(masks.ndim - 1):]
+    out = nx.DiGraph()
+    for n, d in graph.nodes(data=True):
+        out.add_node(n, t=int(d["t"]), segmentation_id=int(d["label"]),
+                     **{k: float(c) for k, c in zip(keys, d["centroid"])})
+    out.add_edges_from(graph.edges)
+    return TrackingGraph(out, segmentation=np.asarray(masks), name=name, location_keys=keys)
+
+
+def evaluate_tracking(pred: tuple[nx.DiGraph, np.ndarray], gt: tuple[nx.DiGraph, np.ndarray], *,
+                      division_frame_buffer: int = 0) -> dict[str, float]:
+    """Score a tracking result against ground truth.
+
+    Parameters
+    ----------
+    pred, gt : (graph, masks)
+        Lineage graphs and their label images ``(T, [Z,] Y, X)`` of the same shape (see
+        :mod:`samzoo.tracking.lineage`; e.g. from :func:`samzoo.tracking.track` or
+        :func:`samzoo.tracking.read_ctc`).
+    division_frame_buffer : int
+        Frames a division may be early or late and still count (0: exact, as CTC).
+
+    Returns
+    -------
+    dict with ``TRA``, ``DET``, ``LNK``, ``div_F1``, ``div_precision``, ``div_recall``,
+    ``gt_divisions``, ``pred_divisions``, the AOGM error counts (``fp_nodes``, ``fn_nodes``,
+    ``ns_nodes``, ``fp_edges``, ``fn_edges``, ``ws_edges``) and ``division_matcher``.
+    ``div_F1`` is NaN when neither side has a division, and 0 when only one side has any.
+    """
+    from traccuracy import run_metrics
+    from traccuracy.matchers import CTCMatcher, IOUMatcher
+    from traccuracy.metrics import CTCMetrics, DivisionMetrics
+
+    pred_graph, pred_masks = pred[0], check_masks(pred[1])
+    gt_graph, gt_masks = gt[0], check_masks(gt[1])
+    if pred_masks.shape != gt_masks.shape:
+        raise InputError(f"result masks {pred_masks.shape} and ground-truth masks {gt_masks.shape} differ in shape")
+    if gt_graph.number_of_nodes() == 0:
+        raise InputError("the ground truth has no objects; TRA is undefined")
+    gt_tg = _tracking_graph(gt_graph, gt_masks, "gt")
+    pred_tg = _tracking_graph(pred_graph, pred_masks, "pred")
+    # traccuracy shows progress bars and logs per frame; keep the caller's output clean
+    with quiet("traccuracy"):
+        results, matched = run_metrics(gt_tg, pred_tg, CTCMatcher(), [CTCMetrics()])
+        ctc = results[0]["results"]
+        division_matcher = "CTCMatcher"
+        if matched.matching_type == "one-to-one" or pred_graph.number_of_nodes() == 0:
+            div_results = DivisionMetrics(max_frame_buffer=division_frame_buffer).compute(matched).results
+        else:
+            division_matcher = "IOUMatcher(0.5, one-to-one)"
+            div, _ = run_metrics(_tracking_graph(gt_graph, gt_masks, "gt"),
+                                 _tracking_graph(pred_graph, pred_masks, "pred"),
+                                 IOUMatcher(iou_threshold=0.5, one_to_one=True),
+                                 [DivisionMetrics(max_frame_buffer=division_frame_buffer)])
+            div_results = div[0]["results"]
+    div_scores = div_results[f"Frame Buffer {division_frame_buffer}"]
+    n_div = div_scores["Total GT Divisions"] + div_scores["Total Predicted Divisions"]
+    return {
+        "TRA": float(ctc["TRA"]), "DET": float(ctc["DET"]), "LNK": float(ctc["LNK"]),
+        # traccuracy leaves F1 undefined when one side has no divisions; then no division is right
+        "div_F1": (float(np.nan_to_num(div_scores["Division F1"], nan=0.0)) if n_div else float("nan")),
+        "div_precision": float(div_scores["Division Precision"]),
+        "div_recall": float(div_scores["Division Recall"]),
+        "gt_divisions": int(div_scores["Total GT Divisions"]),
+        "pred_divisions": int(div_scores["Total Predicted Divisions"]),
+        **{k: int(ctc[k]) for k in ("fp_nodes", "fn_nodes", "ns_nodes", "fp_edges", "fn_edges", "ws_edges")
+           if k in ctc},
+        "division_matcher": division_matcher,
+    }
+
+
+def evaluate_ctc_folders(result_dir: str | Path, gt_dir: str | Path, **kwargs) -> dict[str, float]:
+    """:func:`evaluate_tracking` of two CTC folders (``mask*.tif`` + ``res_track.txt``, ``man_track*``)."""
+    from samzoo.tracking.formats import read_ctc
+
+    pred_graph, pred_masks, _ = read_ctc(result_dir)
+    gt_graph, gt_masks, _ = read_ctc(gt_dir)
+    return evaluate_tracking((pred_graph, pred_masks), (gt_graph, gt_masks), **kwargs)

@@ -1,0 +1,189 @@
+"""Tracking benchmark: CTC TRA/DET/LNK and division F1 on simulated movies, and time per frame.
+
+For several seeds, a movie of moving, entering, leaving and dividing nuclei is simulated
+(:func:`samzoo.tracking.simulate_movie`) and tracked by each samzoo mode:
+
+- ``auto / gt-like``: the ground-truth masks with labels shuffled in every frame, linked by the
+  overlap linker (linking alone);
+- ``auto / classical``: the classical baseline segmentation, then the overlap linker;
+- ``auto / ais``: samzoo's AIS segmentation, then the overlap linker;
+- ``propagate``: the ground-truth objects of frame 0 followed by SAM prompts (newcomers are not
+  followed, so they count as misses);
+- ``trackastra`` on the gt-like and classical segmentations, where a trackastra model can be had
+  (``SAMZOO_MODEL_MIRROR`` or samzoo's cache; ``--trackastra-model`` for a local folder).
+
+Time per frame is divided by the time of the image encoder on one frame, measured in the same
+run with the same model (samzoo's default model if it is installed, else an untrained
+``samzoo_tiny`` of the same architecture: speed does not depend on the weights, quality does,
+so AIS and propagation scores of an untrained model are marked and mean nothing).
+
+Usage::
+
+    OMP_NUM_THREADS=1 python scripts/bench_tracking.py [--seeds 5] [--frames 30] [--size 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from samzoo.errors import SamzooError
+from samzoo.segmentation.embeddings import compute_embeddings
+from samzoo.tracking import (evaluate_tracking, graph_from_tracks, link_overlap, link_trackastra, propagate,
+                             simulate_movie)
+from samzoo.tracking.track import segment_movie
+
+METRICS = ("TRA", "DET", "LNK", "div_F1")
+
+
+def get_model():
+    """samzoo's default model, or an untrained one of the same architecture (for timing)."""
+    from samzoo.models.load import load_model
+    from samzoo.models.model import ModelConfig, SamzooModel
+
+    try:
+        return load_model(), "default"
+    except SamzooError as err:
+        print(f"# default model unavailable ({type(err).__name__}); timing with an untrained samzoo_tiny",
+              file=sys.stderr)
+        import torch
+
+        torch.manual_seed(0)  # the same untrained weights every run
+        model = SamzooModel(ModelConfig("samzoo_tiny", 256, {}, name="untrained")).eval()
+        model.weights_hash = "sha256:untrained-bench"
+        return model, "untrained"
+
+
+def shuffled(masks: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.zeros_like(masks)
+    for t, frame in enumerate(masks):
+        ids = np.unique(frame)[1:]
+        lookup = np.zeros(int(frame.max()) + 1, dtype=masks.dtype)
+        lookup[ids] = rng.permutation(len(ids)) + 1
+        out[t] = lookup[frame]
+    return out
+
+
+def encoder_seconds(model, images: np.ndarray) -> float:
+    """Median time to embed one frame (median: the machine may be shared)."""
+    compute_embeddings(model, images[0], cache=False)  # warm-up
+    times = []
+    for frame in images[1:8]:
+        start = time.perf_counter()
+        compute_embeddings(model, frame, cache=False)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def propagation_step_seconds(model, images: np.ndarray, masks: np.ndarray) -> tuple[float, int]:
+    """Time of one propagation step with every object of a frame active (embed + prompt all).
+
+    With an untrained model objects vanish after a frame or two, so the propagation row's own
+    time per frame would understate the cost; this measures a full step directly.
+    """
+    from samzoo.segmentation.predictor import predict
+    from samzoo.tracking.propagate import _mask_prompt
+
+    labels = [l for l in np.unique(masks[0])[1:] if (masks[0] == l).sum() >= 10]
+    prompts = {int(l): _mask_prompt(masks[0] == l) for l in labels}
+    start = time.perf_counter()
+    for t in (1, 2, 3):
+        predict(model, compute_embeddings(model, images[t], cache=False), prompts)
+    return (time.perf_counter() - start) / 3, len(prompts)
+
+
+def trackastra_source(explicit: str | None) -> str | None:
+    """A trackastra model to use without a download from the internet, or None."""
+    from samzoo.tracking.track import _trackastra_at_hand
+
+    if explicit:
+        return explicit
+    return "general_2d" if _trackastra_at_hand("general_2d") else None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--trackastra-model", help="trackastra model folder or name")
+    parser.add_argument("--skip-model-modes", action="store_true", help="skip AIS and propagation (no model)")
+    args = parser.parse_args(argv)
+    model, model_kind = (None, "none") if args.skip_model_modes else get_model()
+    trackastra = trackastra_source(args.trackastra_model)
+    rows: dict[str, list[dict]] = {}
+    enc_times, step_times, step_objects = [], [], []
+
+    def record(name: str, pred, gt, seconds: float, n_frames: int) -> None:
+        scores = evaluate_tracking(pred, gt)
+        rows.setdefault(name, []).append({**{k: scores[k] for k in METRICS}, "s_per_frame": seconds / n_frames,
+                                          "divisions": scores["gt_divisions"]})
+
+    for seed in range(args.seeds):
+        movie = simulate_movie(n_frames=args.frames, shape=(args.size, args.size), n_cells=12, seed=seed)
+        gt = (graph_from_tracks(movie.masks, movie.tracks), movie.masks)
+        T = len(movie.images)
+        if model is not None:
+            enc_times.append(encoder_seconds(model, movie.images))
+            seconds, n_objects = propagation_step_seconds(model, movie.images, movie.masks)
+            step_times.append(seconds)
+            step_objects.append(n_objects)
+        gt_like = shuffled(movie.masks, seed)
+        start = time.perf_counter()
+        graph = link_overlap(gt_like)
+        record("auto / gt-like masks / overlap", (graph, gt_like), gt, time.perf_counter() - start, T)
+        start = time.perf_counter()
+        classical = segment_movie(movie.images, segmenter="classical")
+        graph = link_overlap(classical)
+        record("auto / classical / overlap", (graph, classical), gt, time.perf_counter() - start, T)
+        if model is not None:
+            start = time.perf_counter()
+            ais = segment_movie(movie.images, model=model, segmenter="ais")
+            graph = link_overlap(ais)
+            record(f"auto / ais ({model_kind}) / overlap", (graph, ais), gt, time.perf_counter() - start, T)
+            start = time.perf_counter()
+            graph, labels = propagate(model, movie.images, movie.masks[0])
+            record(f"propagate ({model_kind})", (graph, labels), gt, time.perf_counter() - start, T)
+        if trackastra:
+            for name, masks in (("gt-like masks", gt_like), ("classical", classical)):
+                start = time.perf_counter()
+                try:
+                    graph = link_trackastra(movie.images, masks, model=trackastra)
+                except SamzooError as err:
+                    print(f"# trackastra could not run: {err}", file=sys.stderr)
+                    trackastra = None
+                    break
+                record(f"auto / {name} / trackastra", (graph, masks), gt, time.perf_counter() - start, T)
+
+    encoder = float(np.mean(enc_times)) if enc_times else math.nan
+    print(f"# {args.seeds} simulated movies, {args.frames} frames of {args.size}x{args.size}, "
+          f"{sum(r['divisions'] for r in next(iter(rows.values())))} true divisions in all; "
+          f"encoder ({model_kind} samzoo_tiny): {encoder:.3f} s/frame; "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
+    header = (f"{'mode':40s} {'TRA':>6s} {'DET':>6s} {'LNK':>6s} {'div_F1':>6s} {'min TRA':>7s} "
+              f"{'s/frame':>8s} {'x enc':>6s}")
+    print(header)
+    print("-" * len(header))
+    for name, results in rows.items():
+        mean = {k: float(np.nanmean([r[k] for r in results])) for k in (*METRICS, "s_per_frame")}
+        worst = min(r["TRA"] for r in results)
+        print(f"{name:40s} {mean['TRA']:6.4f} {mean['DET']:6.4f} {mean['LNK']:6.4f} {mean['div_F1']:6.4f} "
+              f"{worst:7.4f} {mean['s_per_frame']:8.4f} {mean['s_per_frame'] / encoder:6.2f}")
+    if step_times:
+        step = float(np.mean(step_times))
+        print(f"{'propagate, one full step (' + format(np.mean(step_objects), '.0f') + ' objects)':40s} "
+              f"{'':6s} {'':6s} {'':6s} {'':6s} {'':7s} {step:8.4f} {step / encoder:6.2f}")
+    if not trackastra:
+        print("auto / * / trackastra                   not run: no trackastra model without internet "
+              "(set SAMZOO_MODEL_MIRROR or --trackastra-model)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from samzoo.errors import DownloadError, InputError
+from samzoo.tracking.track import segment_movie, track
+
+
+def test_given_masks_use_the_overlap_linker_offline(small_movie):
+    result = track(small_movie.images, small_movie.masks)
+    assert result.linker == "overlap"
+    # CTC labels: every track segment keeps one label, and graph labels match the pixels
+    assert set(np.unique(result.masks)[1:].tolist()) == set(result.tracks[:, 0].tolist())
+    for _, d in result.graph.nodes(data=True):
+        assert (result.masks[d["t"]] == d["label"]).sum() == d["area"]
+
+
+def test_auto_takes_trackastra_when_its_model_is_at_hand(small_movie, trackastra_folder):
+    images, masks = small_movie.images[:4], small_movie.masks[:4]
+    assert track(images, masks, trackastra_model=trackastra_folder).linker == f"trackastra:{trackastra_folder.name}"
+    assert track(images, masks, linker="overlap", trackastra_model=trackastra_folder).linker == "overlap"
+    assert track(None, masks, trackastra_model=trackastra_folder).linker == "overlap"  # no images: cannot
+
+
+def test_explicit_trackastra_fails_clearly_offline(small_movie, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMZOO_MODEL_MIRROR", str(tmp_path))  # an empty mirror: nothing to fetch
+    with pytest.raises(DownloadError, match="trackastra_general_2d.zip"):
+        track(small_movie.images[:3], small_movie.masks[:3], linker="trackastra")
+    # linker="auto" with the same (empty) mirror falls back to the overlap linker
+    assert track(small_movie.images[:3], small_movie.masks[:3]).linker == "overlap"
+    with pytest.raises(InputError, match="needs the images"):
+        track(None, small_movie.masks[:3], linker="trackastra")
+
+
+def test_3d_movies_segment_per_slice_and_link():
+    movie = np.zeros((3, 6, 40, 40), dtype=np.float32)
+    zz, yy, xx = np.mgrid[:6, :40, :40]
+    for t in range(3):
+        movie[t][(zz - 3) ** 2 / 4 + (yy - 15) ** 2 / 25 + (xx - 12 - 3 * t) ** 2 / 25 <= 1] = 1
+        movie[t][(zz - 3) ** 2 / 4 + (yy - 28) ** 2 / 25 + (xx - 28) ** 2 / 25 <= 1] = 1
+    labels = segment_movie(movie, segmenter="classical", zstack=True)
+    assert labels.shape == movie.shape and all(len(np.unique(v)) - 1 == 2 for v in labels)
+    result = track(movie, segmenter="classical", zstack=True)
+    assert len(result.tracks) == 2 and result.graph.number_of_edges() == 4
+
+
+def test_bad_requests():
+    with pytest.raises(InputError, match="segmenter"):
+        segment_movie(np.zeros((2, 8, 8)), segmenter="magic")
+    with pytest.raises(InputError, match="mode"):
+        track(np.zeros((2, 8, 8)), np.zeros((2, 8, 8), int), mode="psychic")
+    with pytest.raises(InputError, match="2D movies"):
+        track(np.zeros((2, 3, 8, 8)), mode="propagate", start=np.ones((8, 8), int), zstack=True)
+    with pytest.raises(InputError, match="do not match"):
+        track(np.zeros((2, 9, 8)), np.zeros((2, 8, 8), int))

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from samzoo.cli.main import main
+from samzoo.models.model import ModelConfig, SamzooModel
+from samzoo.tracking.formats import read_ctc, read_geff
+from tracking_helpers import shuffle_labels
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """An untrained samzoo model file: the CLI's plumbing, not its quality."""
+    model = SamzooModel(ModelConfig("samzoo_tiny", 128, {"image_skip": True}, name="untrained"))
+    return model.save(tmp_path_factory.mktemp("model") / "untrained.safetensors")
+
+
+@pytest.fixture
+def movie_files(small_movie, tmp_path):
+    tifffile.imwrite(tmp_path / "movie.tif", small_movie.images)
+    tifffile.imwrite(tmp_path / "masks.tif", shuffle_labels(small_movie.masks, seed=2))
+    return tmp_path / "movie.tif", tmp_path / "masks.tif", small_movie.save_ctc(tmp_path / "sim")
+
+
+def test_track_given_masks_all_formats_then_evaluate(movie_files, tmp_path, capsys):
+    movie, masks, gt_dir = movie_files
+    out = tmp_path / "out"
+    code = main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "-o", str(out),
+                 "--format", "ctc,napari,geff", "--lineage-plot", str(tmp_path / "lineage.png")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "linker: overlap" in printed and "divisions" in printed
+    assert (out / "mask000.tif").is_file() and (out / "res_track.txt").is_file()  # directly in OUTDIR
+    graph, result, tracks = read_ctc(out)
+    assert result.shape == tifffile.imread(masks).shape
+    napari = np.loadtxt(out / "napari_tracks.csv", delimiter=",", skiprows=1)
+    assert napari.shape == (graph.number_of_nodes(), 4)
+    parents = json.loads((out / "napari_graph.json").read_text())
+    assert parents and all(int(v[0]) in tracks[:, 0] for v in parents.values())
+    assert read_geff(out / "tracks.geff").number_of_edges() == graph.number_of_edges()
+    assert (tmp_path / "lineage.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["evaluate-tracking", str(out), str(gt_dir)]) == 0
+    lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert set(lines) == {"TRA", "DET", "LNK", "div_F1"}
+    assert float(lines["TRA"]) >= 0.98 and float(lines["div_F1"].split()[0]) >= 0.9
+    assert main(["evaluate-tracking", str(out), str(gt_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["DET"] == 1.0
+
+
+def test_track_segmenting_with_a_model_and_propagating(movie_files, model_file, tmp_path, capsys):
+    movie, _, _ = movie_files
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, tifffile.imread(movie)[:2, :128, :128])
+    assert main(["track", str(small), "--axes", "tyx", "-o", str(tmp_path / "auto"), "--model", str(model_file)]) == 0
+    assert read_ctc(tmp_path / "auto")[1].shape == (2, 128, 128)
+    prompts = tmp_path / "p.csv"
+    prompts.write_text("object_id,y,x,positive\n1,60,60,1\n")
+    assert main(["track", str(small), "--axes", "tyx", "-o", str(tmp_path / "prop"), "--mode", "propagate",
+                 "--prompts", str(prompts), "--model", str(model_file)]) == 0
+    assert "linker: propagate" in capsys.readouterr().out
+    assert (tmp_path / "prop" / "res_track.txt").is_file()
+
+
+def test_track_errors_are_one_line(movie_files, tmp_path, capsys):
+    movie, masks, _ = movie_files
+    assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "-o", str(tmp_path / "o"),
+                 "--format", "ctc,xml"]) == 1
+    assert "unknown --format 'xml'" in capsys.readouterr().err
+    assert main(["track", str(movie), "--axes", "zyx", "--masks", str(masks), "-o", str(tmp_path / "o")]) == 1
+    assert "needs a t axis" in capsys.readouterr().err
+    assert main(["track", str(movie), "--axes", "tyx", "--mode", "propagate", "-o", str(tmp_path / "o"),
+                 "--model", "/nonexistent.safetensors"]) == 1
+    assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "-o", str(tmp_path / "o"),
+                 "--linker", "trackastra", "--trackastra-model", "nope"]) == 1
+    assert "unknown trackastra model 'nope'" in capsys.readouterr().err
+    assert main(["evaluate-tracking", str(tmp_path), str(tmp_path)]) == 1
+    assert "_track.txt" in capsys.readouterr().err
