@@ -8,6 +8,8 @@ tile border is therefore one object: there are no seams to merge.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -30,11 +32,16 @@ def ais_maps(model: SamzooModel, embeddings: ImageEmbeddings, *, progress: bool 
     if model.ais_decoder is None:
         raise InputError(f"model {model.name!r} has no AIS decoder; use prompts or AMG instead")
     device = next(model.parameters()).device
+    # channels-last: the decoder is convolutions with few channels at high resolution, which run
+    # ~1.5x faster in this layout on CPU (same results to float rounding); a copy, so the
+    # caller's model is left as it was
+    channels_last = torch.channels_last
+    decoder = copy.deepcopy(model.ais_decoder).to(memory_format=channels_last)
     maps = np.zeros((3,) + embeddings.shape, dtype=np.float32)
     for tile in tqdm(embeddings.tiles, desc="AIS tiles", disable=not progress, leave=False):
-        x = model.preprocess(embeddings.tile_input(tile).to(device))
-        emb = torch.from_numpy(embeddings.features[tile.index][None]).to(device)
-        out = model.ais_decoder(emb, x)[0].cpu().numpy()
+        x = model.preprocess(embeddings.tile_input(tile).to(device)).contiguous(memory_format=channels_last)
+        emb = torch.from_numpy(embeddings.features[tile.index][None]).to(device).contiguous(memory_format=channels_last)
+        out = decoder(emb, x)[0].cpu().numpy()
         h, w = tile.outer[2] - tile.outer[0], tile.outer[3] - tile.outer[1]
         maps[(slice(None),) + tile.inner_slice] = out[:, :h, :w][(slice(None),) + tile.inner_in_outer]
     return maps
@@ -66,5 +73,8 @@ def segment_ais(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     if embeddings is None:
         embeddings = compute_embeddings(model, image, tile_size=tile_size, halo=halo, progress=progress)
     maps = ais_maps(model, embeddings, progress=progress)
+    # when computed here, the embeddings and the model input (3 float32 copies of the image) are
+    # no longer needed: free them before the watershed, whose own peak they would add to
+    del embeddings
     return watershed_from_maps(maps, foreground_threshold=foreground_threshold, center_threshold=center_threshold,
                                boundary_threshold=boundary_threshold, min_size=min_size)

@@ -75,7 +75,8 @@ def _paint(candidates: list[ObjectMask], shape: tuple[int, int], *, nms_iou: flo
 def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbeddings | None = None,
                 points_per_side: int = 32, foreground_threshold: float | None = 0.3,
                 pred_iou_threshold: float = 0.7, stability_threshold: float = 0.85, nms_iou: float = 0.7,
-                min_size: int = 25, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+                min_size: int = 25, batch_size: int = 64, skip_covered: bool = True,
+                progress: bool = False) -> np.ndarray:
     """Automatic mask generation: a grid of point prompts through SAM's decoder.
 
     Parameters
@@ -96,6 +97,10 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
         Smaller masks, regions and holes are removed.
     batch_size : int
         Prompts per decoder call.
+    skip_covered : bool
+        Drop grid points inside masks accepted by earlier batches. With ``False`` and
+        ``foreground_threshold=None`` every grid point is decoded: the exact path, against
+        which the shortcuts are validated (``scripts/bench_automatic.py``).
 
     Returns
     -------
@@ -109,8 +114,10 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     covered = np.zeros(embeddings.shape, dtype=bool)
     candidates: list[ObjectMask] = []
     for start in tqdm(range(0, len(points), batch_size), desc="AMG", disable=not progress, leave=False):
-        batch = [p for p in points[start:start + batch_size] if not covered[int(p[0]), int(p[1])]]
-        if not batch:
+        batch = points[start:start + batch_size]
+        if skip_covered:
+            batch = [p for p in batch if not covered[int(p[0]), int(p[1])]]
+        if not len(batch):
             continue
         results = predict(model, embeddings, {i: Prompt(points=[p], point_labels=[1]) for i, p in enumerate(batch)},
                           multimask=True)

@@ -49,9 +49,12 @@ def watershed_from_maps(maps: np.ndarray, *, foreground_threshold: float = 0.5,
         return np.zeros(maps.shape[1:], dtype=np.int32)
     seeds_mask = foreground & (maps[1] < center_threshold) & (maps[2] > boundary_threshold)
     seeds, _ = ndi.label(seeds_mask)
-    seeds = remove_small_objects(seeds, max_size=max(min_size // 4, 1) - 1)
+    del seeds_mask
+    # in place where possible: on large images (8192^2) every full-size copy is 0.25-0.5 GB
+    remove_small_objects(seeds, max_size=max(min_size // 4, 1) - 1, out=seeds)
     labels = watershed(-maps[2], markers=seeds, mask=foreground)
-    labels = remove_small_objects(labels, max_size=min_size - 1)
+    del seeds
+    remove_small_objects(labels, max_size=min_size - 1, out=labels)
     labels, _, _ = relabel_sequential(labels)
-    return labels.astype(np.int32)
+    return labels.astype(np.int32, copy=False)
 
