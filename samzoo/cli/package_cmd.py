@@ -43,13 +43,12 @@ def _read_2d(path: str, axes: str | None) -> np.ndarray:
 
 
 def _registry_name(model: str) -> str | None:
-    from samzoo.models.load import without_bioimageio_version
     from samzoo.zoo.registry import get_model_spec
 
     if Path(model).exists():
         return None
     try:
-        return get_model_spec(without_bioimageio_version(model)).name
+        return get_model_spec(model).name
     except UnknownModelError:
         return None
 

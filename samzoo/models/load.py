@@ -48,7 +48,7 @@ def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: 
         if is_package(path):
             return _resized(load_package(path), input_size).to(device)
     try:
-        spec = get_model_spec(without_bioimageio_version(str(model)))
+        spec = get_model_spec(str(model))
     except UnknownModelError:
         if path.exists():
             raise CheckpointError(f"{path}: only samzoo .safetensors model files and bioimage.io packages (zip, "
@@ -68,25 +68,6 @@ def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: 
         raise CheckpointError(f"{file} does not fit the {spec.architecture} architecture: {err}") from None
     sam_model.weights_hash = spec.hash
     return sam_model.eval().to(device)
-
-
-def without_bioimageio_version(name: str) -> str:
-    """A bioimage.io id ``nickname/version`` as the registry alias ``nickname``.
-
-    Only when the version is the one the registry fetches (it is part of the registry URL):
-    another version would be other weights than the name promises.
-    """
-    nickname, _, version = name.partition("/")
-    if not version or "://" in name:
-        return name
-    try:
-        spec = get_model_spec(nickname)
-    except UnknownModelError:
-        return name
-    if spec.bioimageio_nickname == nickname and f"/{nickname}/{version}/" in spec.url:
-        return nickname
-    raise UnknownModelError(f"samzoo knows bioimage.io model {nickname!r} only in the version of its registry "
-                            f"entry {spec.name!r} ({spec.url}), not version {version!r}")
 
 
 def _resized(model: SamzooModel, input_size: int | None) -> SamzooModel:

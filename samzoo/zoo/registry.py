@@ -67,7 +67,10 @@ def list_models() -> tuple[ModelSpec, ...]:
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    """The registry entry called ``name`` or having it as alias.
+    """The registry entry called ``name``, having it as alias, or a bioimage.io id ``nickname/version``.
+
+    A versioned id matches only the version the registry fetches (it is part of the entry's
+    URL): another version would be other weights than the name promises.
 
     Raises
     ------
@@ -77,6 +80,14 @@ def get_model_spec(name: str) -> ModelSpec:
     for spec in list_models():
         if name == spec.name or name in spec.aliases:
             return spec
+    nickname, _, version = name.partition("/")
+    if version and "://" not in name:
+        spec = next((s for s in list_models() if s.bioimageio_nickname == nickname), None)
+        if spec is not None:
+            if f"/{nickname}/{version}/" in spec.url:
+                return spec
+            raise UnknownModelError(f"samzoo knows bioimage.io model {nickname!r} only in the version of its "
+                                    f"registry entry {spec.name!r} ({spec.url}), not version {version!r}")
     known = [s.name for s in list_models()] + [a for s in list_models() for a in s.aliases]
     close = difflib.get_close_matches(name, known, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; known models: {', '.join(s.name for s in list_models())}"

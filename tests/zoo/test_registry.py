@@ -27,3 +27,11 @@ def test_registry_names_are_unique_and_files_distinct():
 def test_unknown_name_suggests_close_ones():
     with pytest.raises(UnknownModelError, match="vit_b_lm"):
         get_model_spec("vit_b_ml")
+
+
+def test_versioned_bioimageio_id_matches_only_the_registry_version():
+    spec = next(s for s in list_models() if s.bioimageio_nickname)
+    version = spec.url.split(f"/{spec.bioimageio_nickname}/")[1].split("/")[0]
+    assert get_model_spec(f"{spec.bioimageio_nickname}/{version}") == spec
+    with pytest.raises(UnknownModelError, match="only in the version"):
+        get_model_spec(f"{spec.bioimageio_nickname}/999.0")
