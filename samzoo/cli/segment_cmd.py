@@ -1,57 +1,114 @@
-"""``samzoo segment``: prompt or automatic segmentation of an image, a movie or a volume."""
+"""``samzoo segment``: prompt or automatic segmentation of images, movies, volumes, folders and huge images.
+
+Three ways, chosen from the inputs:
+
+- one image in memory (TIFF, PNG, a Zarr that fits one block): labels + an overlay PNG;
+- many images (several names, a folder or a glob): a batch on dask (:func:`samzoo.batch.run_batch`),
+  one output per image in the ``-o`` folder, resumable;
+- an image larger than a block (a Zarr/OME-Zarr read lazily, or any image with ``--block``):
+  segmented block by block on dask and stitched into a Zarr (:mod:`samzoo.io.blocks`), resumable.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shutil
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
+from samzoo.batch import check_job_record, expand_inputs, output_paths, run_batch
 from samzoo.errors import InputError
 from samzoo.io import read_boxes_csv, read_image, read_points_csv, write_labels, write_overlay_png
-from samzoo.models.load import load_model
-from samzoo.segmentation.ais import segment_ais
-from samzoo.segmentation.automatic import segment_amg, segment_apg
-from samzoo.segmentation.embeddings import compute_embeddings
-from samzoo.segmentation.predictor import Prompt, paint_labels, predict
-from samzoo.segmentation.volume import merge_slices
+from samzoo.io.blocks import plan_blocks, segment_block, stitch_blocks
+from samzoo.io.normalize import to_model_input
 
-
-AUTOMATIC = {"ais": segment_ais, "amg": segment_amg, "apg": segment_apg}
+MODES = ("ais", "amg", "apg", "classical")
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "segment", help="segment an image with prompts or automatically",
+        "segment", help="segment images with prompts or automatically",
         description="Segment INPUT and write a label image. With --points/--boxes each object_id of the CSVs "
                     "becomes that label; without prompts every object is found automatically (AIS). "
                     "Movies and volumes (t/z axes) are segmented plane by plane; in volumes, overlapping objects "
-                    "of neighbouring slices are joined into 3D objects.")
-    parser.add_argument("input", help="TIFF, PNG/JPEG or Zarr image")
-    parser.add_argument("-o", "--output", required=True, help="label image to write (.tif or .zarr)")
+                    "of neighbouring slices are joined into 3D objects. Several inputs (names, a folder or a glob) "
+                    "are a batch: OUTPUT is then a folder with one label file per input. Images larger than "
+                    "--block (Zarr, read lazily) are segmented block by block into a Zarr. Batches and blocks run "
+                    "on dask (a local cluster, or --scheduler) and a rerun skips finished work.")
+    parser.add_argument("input", nargs="+", help="TIFF, PNG/JPEG or Zarr image(s), folders or glob patterns")
+    parser.add_argument("-o", "--output", required=True,
+                        help="label image to write (.tif or .zarr); a folder for several inputs")
     parser.add_argument("--model", default=None, help="registry name, nickname or .safetensors file "
                                                        "(default: samzoo's own model, offline)")
     parser.add_argument("--points", help="CSV with columns object_id,y,x,positive")
     parser.add_argument("--boxes", help="CSV with columns object_id,ymin,xmin,ymax,xmax")
     parser.add_argument("--axes", help="axes of INPUT, e.g. yx, tyx, zyx, yxc (needed when the file does not say)")
-    parser.add_argument("--mode", choices=sorted(AUTOMATIC), default="ais",
+    parser.add_argument("--mode", choices=MODES, default="ais",
                         help="automatic mode without prompts: ais (decoder + watershed, fastest), amg (grid of "
-                             "point prompts), apg (AIS instances refined by SAM prompts)")
-    parser.add_argument("--tile", type=int, help="tile size (default: the model input size)")
-    parser.add_argument("--halo", type=int, help="tile overlap in pixels (default: tile / 8)")
-    parser.add_argument("--overlay", help="overlay PNG to write (default: OUTPUT with _overlay.png)")
+                             "point prompts), apg (AIS instances refined by SAM prompts), classical (no model: "
+                             "smoothing, Otsu threshold, watershed)")
+    parser.add_argument("--tile", type=int, help="model tile size (default: the model input size)")
+    parser.add_argument("--halo", type=int, help="model tile overlap in pixels (default: tile / 8)")
+    parser.add_argument("--overlay", help="overlay PNG to write (default: OUTPUT with _overlay.png; one image only)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     parser.add_argument("--no-merge-z", action="store_true",
                         help="volumes: keep per-slice labels instead of joining them into 3D objects")
     parser.add_argument("--min-z-extent", type=int, default=2, help="volumes: drop 3D objects on fewer slices")
+    parser.add_argument("--format", choices=("tif", "zarr"), default="tif", help="batch outputs: file type")
+    parser.add_argument("--block", type=int, default=None,
+                        help="segment planes larger than this block by block into a Zarr (default 2048 for "
+                             "Zarr inputs; other inputs are segmented whole unless given)")
+    parser.add_argument("--block-halo", type=int, default=64,
+                        help="block overlap in pixels, at least the size of the largest object (default 64)")
+    parser.add_argument("--scheduler", default=None,
+                        help="dask.distributed scheduler address (default: a local cluster in this process)")
+    parser.add_argument("--workers", type=int, default=1, help="threads of the local cluster (default 1)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute outputs that a batch or block job finished earlier")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
-def _prompts(args) -> dict[int, Prompt]:
-    points = read_points_csv(args.points) if args.points else {}
-    boxes = read_boxes_csv(args.boxes) if args.boxes else {}
+@dataclass(frozen=True)
+class Settings:
+    """Everything that determines a result, and is sent to dask workers (small, picklable)."""
+
+    model: str | None
+    mode: str
+    axes: str | None
+    tile: int | None
+    halo: int | None
+    cache: bool
+    merge_z: bool
+    min_z_extent: int
+    points: str | None
+    boxes: str | None
+
+    @property
+    def needs_model(self) -> bool:
+        return self.mode != "classical" or bool(self.points or self.boxes)
+
+
+@lru_cache(maxsize=2)
+def _model(name: str | None):
+    # one model per worker process, shared by its threads: loading costs far more than a plane
+    from samzoo.models.load import load_model
+
+    return load_model(name)
+
+
+def _prompts(settings: Settings) -> dict | None:
+    from samzoo.segmentation.predictor import Prompt
+
+    if not (settings.points or settings.boxes):
+        return None
+    points = read_points_csv(settings.points) if settings.points else {}
+    boxes = read_boxes_csv(settings.boxes) if settings.boxes else {}
     prompts = {}
     for object_id in sorted(set(points) | set(boxes)):
         pts, labels = points.get(object_id, (np.zeros((0, 2)), np.zeros(0, dtype=int)))
@@ -59,15 +116,49 @@ def _prompts(args) -> dict[int, Prompt]:
     return prompts
 
 
-def run(args: argparse.Namespace) -> int:
-    image = read_image(args.input, axes=args.axes)
-    prompts = _prompts(args) if (args.points or args.boxes) else None
+def segment_plane(settings: Settings, plane: np.ndarray, *, prompts: dict | None = None,
+                  progress: bool = False) -> np.ndarray:
+    """Labels ``(H, W)`` of one 2D plane ``(H, W)`` or ``(H, W, C)`` with the settings' mode or prompts."""
+    if prompts is None and not to_model_input(plane).any():
+        # a constant plane (after ignoring NaN/inf) holds no objects; an automatic method, above
+        # all a young model, could still hallucinate some from the blank input
+        return np.zeros(plane.shape[:2], dtype=np.int32)
+    if settings.mode == "classical" and prompts is None:
+        from samzoo.segmentation.classical import classical_baseline
+
+        gray = plane.astype(np.float32).mean(-1) if plane.ndim == 3 else plane
+        return classical_baseline(gray)
+    from samzoo.segmentation.ais import segment_ais
+    from samzoo.segmentation.automatic import segment_amg, segment_apg
+    from samzoo.segmentation.embeddings import compute_embeddings
+    from samzoo.segmentation.predictor import paint_labels, predict
+
+    model = _model(settings.model)
+    tile = settings.tile or model.input_size
+    if settings.halo is not None and 2 * settings.halo >= min(tile, model.input_size):
+        raise InputError(f"--halo {settings.halo} is too large for tiles of {min(tile, model.input_size)} pixels "
+                         "(it must be less than half the tile)")
+    embeddings = compute_embeddings(model, plane, tile_size=settings.tile, halo=settings.halo, cache=settings.cache,
+                                    progress=progress)
+    if prompts is not None:
+        return paint_labels(predict(model, embeddings, prompts), embeddings.shape)
+    automatic = {"ais": segment_ais, "amg": segment_amg, "apg": segment_apg}[settings.mode]
+    return automatic(model, plane, embeddings=embeddings)
+
+
+def model_name(settings: Settings) -> str:
+    return _model(settings.model).name if settings.needs_model else "classical baseline (no model)"
+
+
+def segment_file(settings: Settings, source: str | Path, out: Path, overlay: Path | None = None,
+                 progress: bool = False) -> tuple[int, int]:
+    """Segment one image file in memory and write its labels (and overlay); ``(objects, planes)``."""
+    image = read_image(source, axes=settings.axes)
+    prompts = _prompts(settings)
     planes = [d for d in image.dims if d in ("t", "z")]
     if prompts is not None and planes:
-        raise InputError(f"prompts need a 2D image, but {args.input} has axes {''.join(image.dims)}; "
+        raise InputError(f"prompts need a 2D image, but {source} has axes {''.join(image.dims)}; "
                          "select one plane first")
-    model = load_model(args.model)
-    cache = not args.no_cache
     labels = np.zeros([image.sizes[d] for d in image.dims if d != "c"], dtype=np.uint32)
     flat = labels.reshape((-1,) + labels.shape[-2:])  # one 2D plane per t/z position (a view)
     stack = image.stack(plane=planes) if planes else image.expand_dims(plane=[0])
@@ -75,27 +166,137 @@ def run(args: argparse.Namespace) -> int:
     def plane_image(i: int) -> np.ndarray:
         return np.asarray(stack.isel(plane=i).transpose("y", "x", ...).values)
 
-    for i in tqdm(range(len(flat)), desc="planes", disable=len(flat) == 1):
-        plane = plane_image(i)
-        embeddings = compute_embeddings(model, plane, tile_size=args.tile, halo=args.halo, cache=cache,
-                                        progress=len(flat) == 1)
-        if prompts is not None:
-            flat[i] = paint_labels(predict(model, embeddings, prompts), embeddings.shape)
-        else:
-            flat[i] = AUTOMATIC[args.mode](model, plane, embeddings=embeddings)
+    for i in tqdm(range(len(flat)), desc="planes", disable=not progress or len(flat) == 1):
+        flat[i] = segment_plane(settings, plane_image(i), prompts=prompts, progress=progress and len(flat) == 1)
     dims = tuple(d for d in image.dims if d != "c")
-    if "z" in dims and not args.no_merge_z:
+    if "z" in dims and settings.merge_z:
+        from samzoo.segmentation.volume import merge_slices
+
         volumes = labels.reshape((-1,) + labels.shape[-3:])  # one (z, y, x) volume per time point
         for v in range(len(volumes)):
-            volumes[v] = merge_slices(volumes[v], min_z_extent=args.min_z_extent)
-    out = xr.DataArray(labels, dims=dims, coords={k: v for k, v in image.coords.items() if k in dims},
-                       attrs={**image.attrs, "model": model.name})
-    path = write_labels(out, args.output)
-    overlay = Path(args.overlay) if args.overlay else path.with_name(path.stem + "_overlay.png")
-    middle = len(flat) // 2
-    write_overlay_png(plane_image(middle), flat[middle], overlay)
+            volumes[v] = merge_slices(volumes[v], min_z_extent=settings.min_z_extent)
+    out_array = xr.DataArray(labels, dims=dims, coords={k: v for k, v in image.coords.items() if k in dims},
+                             attrs={**image.attrs, "model": model_name(settings)})
+    write_labels(out_array, out)
+    if overlay is not None:
+        middle = len(flat) // 2
+        write_overlay_png(plane_image(middle), flat[middle], overlay)
     unit = 3 if "z" in dims else 2  # count 3D objects per volume, 2D objects per plane
     n = sum(len(np.unique(u)) - 1 for u in labels.reshape((-1,) + labels.shape[-unit:]))
-    print(f"labels:  {path} ({n} objects in {len(flat)} plane(s), model {model.name})")
+    return n, len(flat)
+
+
+def _file_job(settings: Settings, source: Path, out: Path) -> None:
+    segment_file(settings, source, out)
+
+
+def _record(settings: Settings, **extra) -> dict:
+    """The job record: settings plus the weights hash (a retrained model under the same name differs)."""
+    record = {**asdict(settings), **extra}
+    del record["cache"]  # cached and fresh embeddings are identical (both float16-rounded)
+    record["model"] = model_name(settings)
+    if settings.needs_model:
+        record["weights_hash"] = _model(settings.model).weights_hash
+    for key in ("points", "boxes"):  # the prompts themselves, not just the file names
+        if record[key]:
+            record[key] = Path(record[key]).read_text(encoding="utf-8", errors="replace")
+    return record
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Numbers that argparse accepts but that make no sense, as one clear message each."""
+    if args.tile is not None and args.tile < 16:
+        raise InputError(f"--tile must be at least 16 pixels, got {args.tile}")
+    if args.halo is not None and (args.halo < 0 or 2 * args.halo >= (args.tile or 10**9)):
+        raise InputError(f"--halo must satisfy 0 <= 2 * halo < tile, got halo {args.halo}"
+                         + (f" and tile {args.tile}" if args.tile else ""))
+    if args.min_z_extent < 1:
+        raise InputError(f"--min-z-extent must be at least 1, got {args.min_z_extent}")
+def _check_block_options(args: argparse.Namespace) -> None:
+    if args.block is not None and args.block < 64:
+        raise InputError(f"--block must be at least 64 pixels, got {args.block}")
+    if args.block_halo < 0 or (args.block is not None and 4 * args.block_halo > args.block):
+        # beyond a quarter, blocks mostly repeat their neighbours' pixels and their number explodes
+        raise InputError(f"--block-halo must be from 0 to a quarter of --block, got {args.block_halo}; "
+                         "for large objects use a larger --block")
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_options(args)
+    _check_block_options(args)
+    settings = _absolute(Settings(args.model, args.mode, args.axes, args.tile, args.halo, not args.no_cache,
+                                  not args.no_merge_z, args.min_z_extent, args.points, args.boxes))
+    inputs = expand_inputs(args.input)
+    single = len(args.input) == 1 and len(inputs) == 1 and Path(args.input[0]) == inputs[0]
+    if settings.needs_model:
+        _model(settings.model)  # fail early (unknown model, no weights) before any work starts
+    if not single:
+        return _run_batch(settings, inputs, args)
+    image = read_image(inputs[0], axes=settings.axes)
+    lazy = not isinstance(image.data, np.ndarray)
+    block = args.block or (2048 if lazy else None)
+    if block and max(image.sizes["y"], image.sizes["x"]) > block:
+        return _run_blocks(settings, inputs[0], image, block, args)
+    path = Path(args.output)
+    overlay = Path(args.overlay) if args.overlay else path.with_name(path.stem + "_overlay.png")
+    n, planes = segment_file(settings, inputs[0], path, overlay, progress=not args.no_progress)
+    print(f"labels:  {path} ({n} objects in {planes} plane(s), model {model_name(settings)})")
     print(f"overlay: {overlay}")
+    return 0
+
+
+def _absolute(settings: Settings) -> Settings:
+    """Settings with absolute file paths: dask workers elsewhere do not share this working directory."""
+    def absolute(name: str | None) -> str | None:
+        return str(Path(name).absolute()) if name and Path(name).exists() else name
+
+    return replace(settings, model=absolute(settings.model), points=absolute(settings.points),
+                   boxes=absolute(settings.boxes))
+
+
+def _run_batch(settings: Settings, inputs: list[Path], args: argparse.Namespace) -> int:
+    inputs = [p.absolute() for p in inputs]
+    folder = Path(args.output).absolute()
+    if folder.suffix.lower() in (".tif", ".tiff") or folder.is_file():
+        raise InputError(f"{len(inputs)} inputs need an output folder, not {folder}")
+    outs = output_paths(inputs, folder, "." + args.format)
+    check_job_record(folder, _record(settings, format=args.format), overwrite=args.overwrite)
+    if args.overwrite:
+        for out in outs:
+            shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
+    report = run_batch(inputs, partial(_file_job, settings), outs, scheduler=args.scheduler, workers=args.workers,
+                       progress=not args.no_progress, desc="images", unit="image")
+    print(f"labels:  {folder} ({len(report.done)} images segmented, {len(report.skipped)} already done, "
+          f"model {model_name(settings)})")
+    return 0
+
+
+def _run_blocks(settings: Settings, source: Path, image: xr.DataArray, block: int, args: argparse.Namespace) -> int:
+    source, out = source.absolute(), Path(args.output).absolute()
+    if out.suffix.lower() != ".zarr":
+        raise InputError(f"{source} is segmented block by block (larger than --block {block}); "
+                         f"the output must be a .zarr folder, not {out.name}")
+    if _prompts(settings) is not None:
+        raise InputError("prompts are not supported block by block; crop the region to prompt first")
+    if "z" in image.dims and settings.merge_z:
+        raise InputError("joining slices into 3D objects needs the whole volume; with volumes larger than "
+                         "--block pass --no-merge-z (per-slice labels)")
+    units = plan_blocks(image, str(source), settings.axes, block, args.block_halo)
+    parts_dir = out.with_name(out.name + ".parts")  # visible: it is resumable work, not a temporary
+    check_job_record(parts_dir, _record(settings, source=str(source), block=block, block_halo=args.block_halo),
+                     overwrite=args.overwrite)
+    parts = [parts_dir / u.name for u in units]
+    if args.overwrite:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    report = run_batch(units, partial(segment_block, partial(segment_plane, settings)), parts,
+                       scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress,
+                       desc="blocks", unit="block")
+    n = stitch_blocks(units, parts, out, image, attrs={**image.attrs, "model": model_name(settings)},
+                      progress=not args.no_progress)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    print(f"labels:  {out} ({n} objects, {len(units)} blocks: {len(report.done)} segmented, "
+          f"{len(report.skipped)} already done, model {model_name(settings)})")
     return 0

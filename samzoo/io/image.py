@@ -59,7 +59,10 @@ def as_dataarray(data, axes: str | None = None, attrs: dict | None = None) -> xr
         array = data
     else:
         if not hasattr(data, "dtype"):
-            data = np.asarray(data)
+            try:
+                data = np.asarray(data)
+            except (ValueError, TypeError) as err:  # ragged nested lists
+                raise InputError(f"cannot make an image of the given {type(data).__name__}: {err}") from None
         axes = check_axes(axes, data.ndim) if axes is not None else infer_axes(data.shape)
         array = xr.DataArray(data, dims=tuple(axes), attrs=dict(attrs or {}))
     if 0 in array.shape:
@@ -97,8 +100,28 @@ def read_image(source, axes: str | None = None) -> xr.DataArray:
         if not path.exists():
             raise InputError(f"{path} does not exist")
         data, file_axes = _read_file(path)
-        return as_dataarray(data, axes or file_axes, attrs={"source": str(path)})
+        try:
+            return as_dataarray(data, axes or file_axes, attrs={"source": str(path)})
+        except InputError as err:  # name the file: in a batch, which one matters
+            origin = "" if axes or not file_axes else f" (axes {file_axes!r} from the file's metadata)"
+            raise InputError(f"{path}{origin}: {err}") from None
     return as_dataarray(source, axes)
+
+
+def _check_fits_in_memory(path: Path, shape: tuple[int, ...], dtype) -> None:
+    """Refuse to read a file whose pixels would take more than half the machine's memory.
+
+    A damaged or malicious TIFF can declare a huge image in a few bytes; reading it would
+    exhaust memory instead of failing with a message. Real images that large belong in Zarr.
+    """
+    nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on every platform
+        return
+    if nbytes > memory // 2:
+        raise InputError(f"{path} declares an image of shape {tuple(shape)} ({nbytes / 2**30:.1f} GiB), more than half "
+                         f"of this machine's memory; convert it to Zarr to segment it tile by tile")
 
 
 def _read_file(path: Path):
@@ -111,7 +134,10 @@ def _read_file(path: Path):
             with tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
                 axes = series.axes
+                _check_fits_in_memory(path, series.shape, series.dtype)
                 data = series.asarray()
+        except InputError:
+            raise
         except Exception as err:  # tifffile raises several types for broken files
             raise InputError(f"{path} is not a readable TIFF: {err}") from None
         known = all(a in TIFF_AXES for a in axes)
@@ -128,6 +154,12 @@ def _read_file(path: Path):
     raise InputError(f"{path}: unsupported file type {suffix!r} (use TIFF, PNG, JPEG or Zarr)")
 
 
+def _zarr_dims(array) -> str | None:
+    """Axes stored with a Zarr array: v3 ``dimension_names`` or xarray's v2 ``_ARRAY_DIMENSIONS``."""
+    dims = getattr(array.metadata, "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS")
+    return "".join(str(d) for d in dims) if dims and all(dims) else None
+
+
 def _read_zarr(path: Path):
     import dask.array as da
     import zarr
@@ -137,11 +169,17 @@ def _read_zarr(path: Path):
     except Exception as err:
         raise InputError(f"{path} is not a readable Zarr store: {err}") from None
     if isinstance(node, zarr.Array):
-        dims = node.attrs.get("_ARRAY_DIMENSIONS")
-        return da.from_zarr(node), "".join(dims) if dims else None
+        return da.from_zarr(node), _zarr_dims(node)
     multiscales = node.attrs.get("multiscales") or node.attrs.get("ome", {}).get("multiscales")
     if not multiscales:
-        raise InputError(f"{path} is a Zarr group without OME 'multiscales' metadata; point to the array inside it")
+        # an xarray dataset (what write_labels and samzoo segment write): its one image array;
+        # 1D arrays are coordinates
+        images = {name: a for name, a in node.arrays() if a.ndim >= 2}
+        if len(images) == 1:
+            array = next(iter(images.values()))
+            return da.from_zarr(array), _zarr_dims(array)
+        raise InputError(f"{path} is a Zarr group without OME 'multiscales' metadata and with "
+                         f"{len(images) or 'no'} image arrays; point to the array inside it")
     first = multiscales[0]
     axes = "".join(a["name"] if isinstance(a, dict) else a for a in first.get("axes", []))
     return da.from_zarr(node[first["datasets"][0]["path"]]), axes or None

@@ -28,12 +28,23 @@ def percentile_normalize(image: np.ndarray, lower: float = 1.0, upper: float = 9
     >>> percentile_normalize(np.array([0, 5, 10]), 0, 100).tolist()
     [0.0, 0.5, 1.0]
     """
-    image = np.asarray(image, dtype=np.float32)
+    image = np.asarray(image)
+    # float64 and 64-bit integers keep their precision: in float32, values beyond 3.4e38 would
+    # become inf (and count as missing), and large integers would lose their low bits
+    work = np.float64 if image.dtype.itemsize > 4 or image.dtype.kind not in "uif" else np.float32
+    image = image.astype(work, copy=False)
     finite = np.isfinite(image)
     if not finite.any():
         return np.zeros(image.shape, dtype=np.float32)
-    lo, hi = np.percentile(image[finite], [lower, upper])
-    if hi <= lo:
+    values = image[finite]
+    with np.errstate(over="ignore"):
+        # near the dtype's limits, differences overflow (inside np.percentile too): then work in
+        # float64 on values scaled into [-1, 1]
+        scale = 1.0 if np.isfinite(values.max() - values.min()) else float(np.abs(values).max())
+    if scale != 1.0:
+        image, values = image.astype(np.float64) / scale, values.astype(np.float64) / scale
+    lo, hi = np.percentile(values, [lower, upper])
+    if not hi > lo:
         return np.zeros(image.shape, dtype=np.float32)
     out = (np.where(finite, image, lo) - lo) / (hi - lo)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -18,6 +18,18 @@ import xarray as xr
 from samzoo.errors import OutputError
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` can only set it, racing other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, directory: bool = False):
     """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds."""
@@ -34,11 +46,23 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False):
     try:
         target = tmp / path.name if directory else tmp
         yield target
+        if not directory:
+            # mkstemp makes the file private (0600); the output should get the permissions a plain
+            # open() would have given it
+            os.chmod(target, 0o666 & ~_umask())
         if directory and path.exists():
-            shutil.rmtree(path)
-        os.replace(target, path)
+            # move the old output aside rather than deleting it first: if the swap fails, it is restored
+            old = tmp / ".old"
+            os.replace(path, old)
+            try:
+                os.replace(target, path)
+            except OSError:
+                os.replace(old, path)
+                raise
+        else:
+            os.replace(target, path)
     except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror or err}; nothing was written") from None
+        raise OutputError(f"cannot write {path}: {err.strerror or err}; no partial file was left") from None
     finally:
         if directory:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -101,6 +125,9 @@ def write_overlay_png(image: np.ndarray, labels: np.ndarray, path: str | os.Path
     rgb = np.moveaxis(to_model_input(image), 0, -1) / 255.0
     overlay = label2rgb(labels, image=rgb, alpha=0.3, bg_label=0, image_alpha=1.0)
     overlay[find_boundaries(labels, mode="outer")] = (1.0, 1.0, 0.0)
+    # encode in memory, then write plain bytes: imageio's file plugin re-raises a failed close
+    # (e.g. a full disk) from a destructor, which would print a traceback past our error message
+    png = iio.imwrite("<bytes>", (np.clip(overlay, 0, 1) * 255).astype(np.uint8), extension=".png")
     with atomic_path(path) as tmp:
-        iio.imwrite(tmp, (np.clip(overlay, 0, 1) * 255).astype(np.uint8), extension=".png")
+        tmp.write_bytes(png)
     return Path(path)

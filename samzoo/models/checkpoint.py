@@ -52,7 +52,8 @@ def read_checkpoint(path: str | os.PathLike, *, expected_hash: str | None = None
                 "samzoo refuses to unpickle it. Re-save the weights as a plain state dict or as safetensors."
             ) from None
         raise CheckpointError(f"{path} is corrupt: {err}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        # OSError: torch's zip reader fails with EINVAL on some truncation points
         raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint: {err}") from None
 
 

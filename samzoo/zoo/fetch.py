@@ -9,8 +9,10 @@ Where files come from, in order:
 4. the upstream URL.
 
 pooch downloads into a temporary file next to the cache entry and moves it into place only
-when its hash matches, so the cache never holds a partial or corrupt file, and two processes
-fetching the same model at once both end with the same good file.
+when its hash matches, so the cache never holds a partial or corrupt file. Fetches of the same
+file are serialised by a lock file (in ``locks/`` beside the models folder): two processes
+fetching the same model at once download it once, and neither can delete or replace the file
+while the other is checking or returning it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+import filelock
 import platformdirs
 import pooch
 import requests
@@ -77,6 +80,22 @@ def fetch_model_file(model: ModelSpec | str, *, mirror: str | None = None, progr
     if spec.source == "package":
         return _package_file_verified(spec)
     mirror = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or None
+    try:
+        # locks live beside the models folder, so that folder holds only verified model files
+        # (it can be copied as a mirror as it is)
+        locks = cache_dir().parent / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(locks / f"{spec.filename}.lock"))
+    except OSError as err:
+        raise DownloadError(f"cannot use the model cache folder {cache_dir()} ({err.strerror or err}); "
+                            f"set {CACHE_ENV} to a writable folder") from None
+    # the lock spans check, download and return: without it, one process could delete a
+    # corrupt entry just after another replaced it with a good one it is about to return
+    with lock:
+        return _fetch_locked(spec, mirror, progress)
+
+
+def _fetch_locked(spec: ModelSpec, mirror: str | None, progress: bool) -> Path:
     target = cache_dir() / spec.filename
     if target.exists() and not hash_matches(str(target), spec.hash):
         target.unlink()  # a corrupt or stale cache entry is never returned nor kept
