@@ -11,6 +11,7 @@ import numpy as np
 from samzoo.errors import InputError
 from samzoo.evaluation import evaluate_many
 
+LABEL_SUFFIXES = (".tif", ".tiff", ".zarr", ".png")
 COLUMNS = ("msa", "sa50", "precision", "recall", "n_pred", "n_gt")
 
 
@@ -27,14 +28,21 @@ def add_parser(subparsers) -> None:
 
 
 def _planes(path: Path) -> list[tuple[str, np.ndarray]]:
-    """Every 2D plane of a label TIFF (or of each TIFF in a folder), named for the table."""
+    """Every 2D plane of a label image (TIFF, Zarr, PNG; or of each in a folder), named for the table."""
     import tifffile
 
-    if path.is_dir():
-        return [plane for f in sorted(path.glob("*.tif*")) for plane in _planes(f)]
-    if not path.is_file():
+    from samzoo.io import read_image
+
+    if path.is_dir() and path.suffix != ".zarr":
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in LABEL_SUFFIXES or f.name.endswith(".ome.zarr"))
+        return [plane for f in files for plane in _planes(f)]
+    if not path.exists():
         raise InputError(f"{path} does not exist")
-    data = tifffile.imread(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        # plain TIFF pages: a label stack needs no axes guess, every page is one image
+        data = tifffile.imread(path)
+    else:
+        data = np.asarray(read_image(path).values)
     data = data.reshape((-1,) + data.shape[-2:])
     return [(f"{path.name}[{i}]" if len(data) > 1 else path.name, plane) for i, plane in enumerate(data)]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pooch
 
-from samzoo.errors import CheckpointError, UnknownModelError
+from samzoo.errors import CheckpointError, UnknownModelError, UnsafeCheckpointError
 from samzoo.models.checkpoint import load_state_dict
 from samzoo.models.model import ModelConfig, SamzooModel, load_samzoo_file
 from samzoo.zoo.fetch import fetch_model_file
@@ -64,7 +64,9 @@ def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: 
     sam_model = SamzooModel(ModelConfig(spec.architecture, input_size or 1024, ais_decoder=None, name=spec.name))
     try:
         sam_model.sam.load_state_dict(load_state_dict(file, expected_hash=spec.hash), strict=True)
-    except RuntimeError as err:
+    except UnsafeCheckpointError:
+        raise
+    except RuntimeError as err:  # load_state_dict's key/shape mismatches
         raise CheckpointError(f"{file} does not fit the {spec.architecture} architecture: {err}") from None
     sam_model.weights_hash = spec.hash
     return sam_model.eval().to(device)

@@ -118,6 +118,9 @@ def check_prompts(prompts: Mapping[int, Prompt], shape: tuple[int, int]) -> None
     """Raise :class:`InputError` for prompts outside an image of ``shape``."""
     height, width = shape
     for object_id, p in prompts.items():
+        # NaN compares False with every bound, so it must be caught before the range checks
+        if not np.isfinite(p.points).all() or (p.box is not None and not np.isfinite(p.box).all()):
+            raise InputError(f"object {object_id}: prompt coordinates must be finite numbers")
         if len(p.points) and ((p.points < 0).any() or (p.points[:, 0] > height - 1).any()
                               or (p.points[:, 1] > width - 1).any()):
             raise InputError(f"object {object_id}: a point lies outside the image of shape {shape}")

@@ -22,3 +22,13 @@ def test_evaluate_shape_mismatch(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "b.tif", np.zeros((5, 7), np.uint8))
     assert main(["evaluate", str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]) == 1
     assert "shape" in capsys.readouterr().err
+
+
+def test_evaluate_reads_zarr_labels_written_by_samzoo(tmp_path, shared_data, capsys):
+    from samzoo.io import write_labels
+
+    gt = tifffile.imread(shared_data / "Fluo_Hela_02_ERR_SEG.tif", key=16)
+    tifffile.imwrite(tmp_path / "gt.tif", gt)
+    write_labels(gt, tmp_path / "pred.zarr")
+    assert main(["evaluate", str(tmp_path / "pred.zarr"), str(tmp_path / "gt.tif")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[1] == "1.000"

@@ -145,12 +145,11 @@ def test_very_many_prompts(tiny_model, embeddings):
     assert labels.shape == (height, width) and labels.max() <= 5000
 
 
-@pytest.mark.xfail(strict=True, reason="bug in samzoo/segmentation/predictor.py (not this area): check_prompts "
-                                       "lets NaN/inf coordinates through (NaN < 0 is False); the CSV reader "
-                                       "rejects them, so the CLI is safe")
 def test_non_finite_prompt_coordinates_are_refused(tiny_model, embeddings):
     with pytest.raises(InputError):
         predict(tiny_model, embeddings, {1: Prompt(points=[[np.nan, 10]], point_labels=[1])})
+    with pytest.raises(InputError):
+        predict(tiny_model, embeddings, {1: Prompt(box=[0, 0, np.inf, 10])})
 
 
 CSV_TOKENS = st.sampled_from(["1", "0", "-1", "2.5", "17", "nan", "inf", "-inf", "1e400", "", " 3 ", '"4"', "a",
