@@ -55,6 +55,17 @@ class SamzooModel(torch.nn.Module):
         self.ais_decoder = AISDecoder(**config.ais_decoder) if config.ais_decoder is not None else None
         self.weights_hash = ""
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``torch.nn.Module.load_state_dict``, then refresh caches derived from the weights.
+
+        TinyViT (vit_t, samzoo_tiny) caches its attention biases in a buffer whenever the module
+        enters eval mode; weights loaded into a model that is already in eval mode would leave
+        that cache holding the old (e.g. random) biases. Re-entering the current mode rebuilds it.
+        """
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self.train(self.training)
+        return result
+
     @property
     def input_size(self) -> int:
         """Side of the square model input (the tile size) in pixels."""

@@ -50,3 +50,26 @@ def test_preprocess_rejects_too_large():
     model = SamzooModel(ModelConfig("samzoo_tiny", 64, None))
     with pytest.raises(ValueError, match="larger than the model input"):
         model.preprocess(torch.zeros(1, 3, 65, 10))
+
+
+def test_weights_loaded_in_eval_mode_take_effect_everywhere():
+    """TinyViT caches attention biases on eval(); loading weights afterwards must refresh them."""
+    import torch
+
+    from samzoo.models.model import ModelConfig, SamzooModel
+
+    config = ModelConfig("samzoo_tiny", 64, None)
+    torch.manual_seed(0)
+    trained = SamzooModel(config)
+    with torch.no_grad():
+        for name, p in trained.named_parameters():
+            if "attention_biases" in name:
+                p.normal_(0, 3)
+    trained.eval()
+    torch.manual_seed(1)
+    fresh = SamzooModel(config).eval()  # eval first, as a consumer or a package builder might do
+    fresh.load_state_dict(trained.state_dict())
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.sam.image_encoder(fresh.preprocess(x)),
+                                   trained.sam.image_encoder(trained.preprocess(x)))

@@ -13,7 +13,7 @@ from samzoo.zoo.registry import DEFAULT_MODEL
 
 # CI packages samzoo's shipped default model once its weights are in samzoo/models/weights/;
 # until then an untrained samzoo_tiny (the mechanics are the same, the masks are not meaningful).
-PACKAGE_DEFAULT_MODEL = False
+PACKAGE_DEFAULT_MODEL = True
 
 
 @pytest.fixture(scope="session")
