@@ -1,7 +1,10 @@
 """Train samzoo's own microscopy SAM (`samzoo_tiny`, 256 input by default) on the real data in ../shared/data.
 
 Held out for validation, never trained on: frames 16-19 of every movie and the last 6 z-slices
-of the 3D nuclei. Rerunning with the same --run-dir resumes from its last checkpoint.
+of the 3D nuclei. Rerunning with the same --run-dir resumes from its last checkpoint. A new run
+starts from the shipped default model (the durable checkpoint: machines are not kept between
+sessions), or from random initialisation with --init scratch; `scripts/ship_model.py` replaces
+the shipped model only when the new run's held-out validation score is higher.
 
     python scripts/train_samzoo_tiny.py --run-dir runs/samzoo_tiny --steps 6000 [--hours 1.5]
 """
@@ -56,6 +59,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--input-size", type=int, default=256, help="crop = tile size (the model keeps it)")
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--init", default="shipped",
+                        help="weights a new run starts from: 'shipped' (samzoo_tiny_lm), 'scratch', or a .safetensors file")
     args = parser.parse_args()
 
     train_pairs, weights = load_pairs(TRAIN_FRAMES, range(0, 25))
@@ -65,7 +70,15 @@ def main() -> None:
                          threads=args.threads, device=args.device,
                          extra={"data": "shared/data; held out: frames 16-19, nuclei3d z 25-30"})
     size = args.input_size
-    trainer = Trainer(new_model("samzoo_tiny", size, name="samzoo_tiny_lm"), CropSampler(train_pairs, weights, size),
+    model = new_model("samzoo_tiny", size, name="samzoo_tiny_lm")
+    if args.init != "scratch" and not (Path(args.run_dir) / "last.pt").exists():
+        from samzoo.models.load import load_model
+
+        start = load_model(None if args.init == "shipped" else args.init, input_size=size)
+        model.load_state_dict(start.state_dict())
+        config.extra["init"] = f"{args.init}: {start.weights_hash}, trained {start.config.training}"
+        print(f"new run starting from {args.init} ({start.weights_hash})")
+    trainer = Trainer(model, CropSampler(train_pairs, weights, size),
                       config, args.run_dir, validate=make_validation(val_pairs, size, n_crops=24))
     trainer.run(max_seconds=args.hours * 3600 if args.hours else None)
 
