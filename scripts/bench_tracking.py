@@ -36,6 +36,7 @@ from samzoo.errors import SamzooError
 from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.tracking import (evaluate_tracking, graph_from_tracks, link_overlap, link_trackastra, propagate,
                              simulate_movie)
+from samzoo.tracking.simulate import shuffle_labels
 from samzoo.tracking.track import segment_movie
 
 METRICS = ("TRA", "DET", "LNK", "div_F1")
@@ -57,17 +58,6 @@ def get_model():
         model = SamzooModel(ModelConfig("samzoo_tiny", 256, {}, name="untrained")).eval()
         model.weights_hash = "sha256:untrained-bench"
         return model, "untrained"
-
-
-def shuffled(masks: np.ndarray, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.zeros_like(masks)
-    for t, frame in enumerate(masks):
-        ids = np.unique(frame)[1:]
-        lookup = np.zeros(int(frame.max()) + 1, dtype=masks.dtype)
-        lookup[ids] = rng.permutation(len(ids)) + 1
-        out[t] = lookup[frame]
-    return out
 
 
 def encoder_seconds(model, images: np.ndarray) -> float:
@@ -134,7 +124,7 @@ def main(argv=None) -> int:
             seconds, n_objects = propagation_step_seconds(model, movie.images, movie.masks)
             step_times.append(seconds)
             step_objects.append(n_objects)
-        gt_like = shuffled(movie.masks, seed)
+        gt_like = shuffle_labels(movie.masks, seed)
         start = time.perf_counter()
         graph = link_overlap(gt_like)
         record("auto / gt-like masks / overlap", (graph, gt_like), gt, time.perf_counter() - start, T)

@@ -38,3 +38,22 @@ def _isolated_cache(tmp_path, monkeypatch):
     """Never let a test touch the user's real model cache or mirror settings."""
     monkeypatch.setenv("SAMZOO_CACHE_DIR", str(tmp_path / "samzoo-cache"))
     monkeypatch.delenv("SAMZOO_MODEL_MIRROR", raising=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """An untrained samzoo_tiny at 128 input: for mechanics (shapes, tiles, cache, error paths), not quality."""
+    import torch
+
+    from samzoo.models.model import ModelConfig, SamzooModel
+
+    torch.manual_seed(0)
+    model = SamzooModel(ModelConfig("samzoo_tiny", 128, {"image_skip": True}, name="test")).eval()
+    model.weights_hash = "sha256:test-model"
+    return model
+
+
+@pytest.fixture(scope="module")
+def model_file(tiny_model, tmp_path_factory):
+    """The same untrained model as a samzoo .safetensors file, for the command line."""
+    return tiny_model.save(tmp_path_factory.mktemp("model") / "untrained.safetensors")

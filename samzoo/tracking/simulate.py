@@ -179,6 +179,31 @@ def simulate_movie(n_frames: int = 30, shape: tuple[int, int] = (256, 256), *, n
     return SimulatedMovie(images=images, masks=masks, tracks=tracks.reshape(-1, 4))
 
 
+def shuffle_labels(masks: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The same objects with labels permuted independently in every frame.
+
+    Turns a movie's ground-truth masks into detections without track identities: what a
+    perfect segmenter would give a linker.
+
+    Parameters
+    ----------
+    masks : ndarray (T, ...) of int labels
+    seed : int
+
+    Returns
+    -------
+    ndarray, same shape and dtype; in each frame the labels are 1..n in random order.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.zeros_like(masks)
+    for t, frame in enumerate(masks):
+        ids = np.unique(frame)[1:]
+        lookup = np.zeros(int(frame.max()) + 1, dtype=masks.dtype)
+        lookup[ids] = rng.permutation(len(ids)) + 1
+        out[t] = lookup[frame]
+    return out
+
+
 def _step(cells: list[_Cell], t: int, rng, speed: float, new_cell, finished: list[_Cell]) -> list[_Cell]:
     """Move, deform and age every cell by one frame; dividing cells become two daughters."""
     out = []

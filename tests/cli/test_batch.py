@@ -12,13 +12,6 @@ from samzoo.cli.main import main
 from samzoo.errors import BatchError, InputError
 from samzoo.io import read_image
 from samzoo.io.blocks import matching_pairs, plan_blocks, segment_block, stitch_blocks
-from samzoo.models.model import ModelConfig, SamzooModel
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    model = SamzooModel(ModelConfig("samzoo_tiny", 128, {"image_skip": True}, name="untrained"))
-    return model.save(tmp_path_factory.mktemp("model") / "untrained.safetensors")
 
 
 @pytest.fixture

@@ -3,14 +3,6 @@ import pytest
 import tifffile
 
 from samzoo.cli.main import main
-from samzoo.models.model import ModelConfig, SamzooModel
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """An untrained samzoo model file: the CLI's plumbing, not its quality, is tested here."""
-    model = SamzooModel(ModelConfig("samzoo_tiny", 128, {"image_skip": True}, name="untrained"))
-    return model.save(tmp_path_factory.mktemp("model") / "untrained.safetensors")
 
 
 def test_help_everywhere(capsys):

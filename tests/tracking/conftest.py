@@ -41,19 +41,6 @@ def small_movie_gt(small_movie):
     return graph_from_tracks(small_movie.masks, small_movie.tracks), small_movie.masks
 
 
-@pytest.fixture(scope="module")
-def tiny_model():
-    """An untrained samzoo_tiny at 128 input: for mechanics (shapes, bookkeeping), not quality."""
-    import torch
-
-    from samzoo.models.model import ModelConfig, SamzooModel
-
-    torch.manual_seed(0)
-    model = SamzooModel(ModelConfig("samzoo_tiny", 128, {"image_skip": True}, name="test")).eval()
-    model.weights_hash = "sha256:test-model"
-    return model
-
-
 @pytest.fixture(scope="session")
 def trackastra_folder(tmp_path_factory):
     """An untrained, tiny trackastra model saved the way trackastra saves its models."""

@@ -5,8 +5,9 @@ from samzoo.errors import InputError
 from samzoo.tracking.lineage import divisions, graph_from_tracks, node_index
 from samzoo.tracking.linking import assign, link_overlap
 from samzoo.tracking.metrics import evaluate_tracking
+from samzoo.tracking.simulate import shuffle_labels
 
-from tracking_helpers import disk, shuffle_labels
+from tracking_helpers import disk
 
 INF = np.inf
 

@@ -5,16 +5,8 @@ import pytest
 import tifffile
 
 from samzoo.cli.main import main
-from samzoo.models.model import ModelConfig, SamzooModel
 from samzoo.tracking.formats import read_ctc, read_geff
-from tracking_helpers import shuffle_labels
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """An untrained samzoo model file: the CLI's plumbing, not its quality."""
-    model = SamzooModel(ModelConfig("samzoo_tiny", 128, {"image_skip": True}, name="untrained"))
-    return model.save(tmp_path_factory.mktemp("model") / "untrained.safetensors")
+from samzoo.tracking.simulate import shuffle_labels
 
 
 @pytest.fixture
