@@ -46,7 +46,11 @@ def read_checkpoint(path: str | os.PathLike, *, expected_hash: str | None = None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only" in str(err).lower() or "weights_only" in str(err):
+        # An invalid opcode means the bytes are no pickle at all (e.g. a zip cut after 1-3 bytes
+        # is read as a legacy pickle): corrupt, not code. Anything else the weights-only
+        # unpickler refuses is a Python object it would have to construct.
+        unsafe = "weights only" in str(err).lower() or "weights_only" in str(err)
+        if unsafe and "Unsupported operand" not in str(err):
             raise UnsafeCheckpointError(
                 f"{path} contains Python objects other than tensors, and loading it would run arbitrary code; "
                 "samzoo refuses to unpickle it. Re-save the weights as a plain state dict or as safetensors."

@@ -57,3 +57,15 @@ def test_truncated_and_wrong_hash(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError):
         load_state_dict(tmp_path / "bad.safetensors")
+
+
+@pytest.mark.parametrize("n_bytes", [1, 2, 3])
+def test_checkpoint_cut_to_a_few_bytes_is_corrupt_not_unsafe(tmp_path, n_bytes):
+    """A zip cut inside its header is read as a legacy pickle with an invalid opcode."""
+    from samzoo.models.checkpoint import read_checkpoint
+
+    torch.save({"model_state": {"w": torch.arange(5000.0)}}, tmp_path / "full.pt")
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "full.pt").read_bytes()[:n_bytes])
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(tmp_path / "cut.pt")
+    assert not isinstance(info.value, UnsafeCheckpointError)
