@@ -14,7 +14,8 @@ The contract of a batch (:func:`run_batch`):
 The work runs on a local dask.distributed cluster by default (one worker in this process,
 threads, so a model is loaded once and shared), or on an existing cluster given by its
 scheduler address. ``samzoo segment`` uses it for folders of files and for images larger than
-memory (one unit per block); ``samzoo track`` can use it the same way, one unit per movie.
+memory (one unit per block); ``samzoo track`` for many movies (one unit per movie, its output
+a folder written atomically).
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ def run_batch(items: Sequence[Any], work_fn: Callable[[Any, Path], Any], out_pat
     ------
     BatchError
         Some units failed; the others ran to the end and their outputs are kept, so a rerun
-        only does the failed ones. The message names how many failed and the first error.
+        only does the failed ones. The message names how many failed, the first error and the
+        other failed units.
 
     Examples
     --------
@@ -265,7 +267,7 @@ def run_batch(items: Sequence[Any], work_fn: Callable[[Any, Path], Any], out_pat
         else:
             remove_leftovers(out)  # a killed run's temporaries: never read, just clutter
             todo.append((item, out))
-    failures: list[str] = []
+    failures: list[tuple[str, str]] = []  # (output name, error)
     bar = tqdm(total=len(items), initial=len(report.skipped), desc=desc, unit=unit, disable=not progress)
     try:
         with open_client(scheduler, workers) if todo else _nothing() as client:
@@ -273,13 +275,16 @@ def run_batch(items: Sequence[Any], work_fn: Callable[[Any, Path], Any], out_pat
                 if error is None:
                     report.done.append(out)
                 else:
-                    failures.append(f"{out.name}: {error}")
+                    failures.append((out.name, error))
                 bar.update(1)
     finally:
         bar.close()
     if failures:
+        # name every failed unit (not just the first), so the user knows which inputs to look at
+        others = [name for name, _ in failures[1:]]
+        also = f"; also failed: {', '.join(others[:10])}{' ...' if len(others) > 10 else ''}" if others else ""
         raise BatchError(f"{len(failures)} of {len(items)} {unit}s failed ({len(report.done) + len(report.skipped)} "
-                         f"finished and kept; a rerun does only the rest). First: {failures[0]}")
+                         f"finished and kept; a rerun does only the rest). First: {': '.join(failures[0])}{also}")
     return report
 
 

@@ -24,7 +24,8 @@ from tqdm import tqdm
 from samzoo.batch import check_job_record, expand_inputs, output_paths, run_batch
 from samzoo.errors import InputError
 from samzoo.io import read_boxes_csv, read_image, read_points_csv, write_labels, write_overlay_png
-from samzoo.io.blocks import plan_blocks, segment_block, stitch_blocks
+from samzoo.io.blocks import merge_z_zarr, plan_blocks, plane_dims, segment_block, stitch_blocks
+from samzoo.io.prompt_windows import paste_windows, plan_windows, segment_window
 from samzoo.io.normalize import to_model_input
 
 MODES = ("ais", "amg", "apg", "classical")
@@ -278,11 +279,9 @@ def _run_blocks(settings: Settings, source: Path, image: xr.DataArray, block: in
     if out.suffix.lower() != ".zarr":
         raise InputError(f"{source} is segmented block by block (larger than --block {block}); "
                          f"the output must be a .zarr folder, not {out.name}")
-    if _prompts(settings) is not None:
-        raise InputError("prompts are not supported block by block; crop the region to prompt first")
-    if "z" in image.dims and settings.merge_z:
-        raise InputError("joining slices into 3D objects needs the whole volume; with volumes larger than "
-                         "--block pass --no-merge-z (per-slice labels)")
+    prompts = _prompts(settings)
+    if prompts is not None:
+        return _run_prompt_windows(settings, source, out, image, prompts, block, args)
     units = plan_blocks(image, str(source), settings.axes, block, args.block_halo)
     parts_dir = out.with_name(out.name + ".parts")  # visible: it is resumable work, not a temporary
     check_job_record(parts_dir, _record(settings, source=str(source), block=block, block_halo=args.block_halo),
@@ -294,9 +293,41 @@ def _run_blocks(settings: Settings, source: Path, image: xr.DataArray, block: in
     report = run_batch(units, partial(segment_block, partial(segment_plane, settings)), parts,
                        scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress,
                        desc="blocks", unit="block")
-    n = stitch_blocks(units, parts, out, image, attrs={**image.attrs, "model": model_name(settings)},
+    merge_z = "z" in image.dims and settings.merge_z
+    # with z-merging the stitched per-slice labels are an intermediate, kept with the parts until merged
+    stitched = parts_dir / "slices.zarr" if merge_z else out
+    n = stitch_blocks(units, parts, stitched, image, attrs={**image.attrs, "model": model_name(settings)},
                       progress=not args.no_progress)
+    if merge_z:
+        n = merge_z_zarr(stitched, out, min_z_extent=settings.min_z_extent, progress=not args.no_progress)
     shutil.rmtree(parts_dir, ignore_errors=True)
     print(f"labels:  {out} ({n} objects, {len(units)} blocks: {len(report.done)} segmented, "
           f"{len(report.skipped)} already done, model {model_name(settings)})")
+    return 0
+
+
+def _run_prompt_windows(settings: Settings, source: Path, out: Path, image: xr.DataArray, prompts: dict, block: int,
+                        args: argparse.Namespace) -> int:
+    """Prompts on an image larger than --block: each group of nearby objects in its own window."""
+    if plane_dims(image):
+        raise InputError(f"prompts need a 2D image, but {source} has axes {''.join(image.dims)}; select one plane first")
+    model = _model(settings.model)
+    windows = plan_windows((image.sizes["y"], image.sizes["x"]), prompts, str(source), settings.axes, block=block,
+                           margin=((settings.tile or model.input_size) - 1) // 2)  # one object: one tile
+    parts_dir = out.with_name(out.name + ".parts")
+    check_job_record(parts_dir, _record(settings, source=str(source), block=block), overwrite=args.overwrite)
+    parts = [parts_dir / w.name for w in windows]
+    if args.overwrite:
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+    def segment(window_image: np.ndarray, window_prompts: dict) -> np.ndarray:
+        return segment_plane(settings, window_image, prompts=window_prompts)
+
+    report = run_batch(windows, partial(segment_window, segment), parts, scheduler=args.scheduler,
+                       workers=args.workers, progress=not args.no_progress, desc="windows", unit="window")
+    n = paste_windows(windows, parts, out, image, attrs={**image.attrs, "model": model_name(settings)})
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    print(f"labels:  {out} ({n} of {len(prompts)} prompted objects, {len(windows)} windows: {len(report.done)} "
+          f"segmented, {len(report.skipped)} already done, model {model_name(settings)})")
     return 0

@@ -1,37 +1,59 @@
-"""``samzoo track``: follow objects through a movie and write tracks (CTC, napari, geff) and a lineage plot."""
+"""``samzoo track``: follow objects through movies and write tracks (CTC, napari, geff) and lineage plots.
+
+One movie writes its results directly into OUTDIR (``mask000.tif``... as the CTC format wants).
+Several movies (names, a folder or a glob) are a batch on dask (:func:`samzoo.batch.run_batch`):
+each movie gets its own folder ``OUTDIR/<movie stem>/`` with the same files, written atomically
+(a temporary sibling folder, then a rename), and a rerun skips the movies already done.
+Options that name one file per movie (``--masks``, ``--prompts``, ``--boxes``,
+``--start-labels``, ``--lineage-plot``) then name a folder, matched by movie stem.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+from dataclasses import asdict, dataclass
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 
+from samzoo.batch import IMAGE_SUFFIXES, check_job_record, expand_inputs, output_paths, run_batch
 from samzoo.errors import InputError
 from samzoo.io import read_boxes_csv, read_image, read_points_csv
 from samzoo.io.write import atomic_path
 
 FORMATS = ("ctc", "napari", "geff")
+# the per-movie input options and the file types their folders hold in a batch
+PER_MOVIE_INPUTS = {"masks": IMAGE_SUFFIXES, "prompts": (".csv",), "boxes": (".csv",),
+                    "start_labels": IMAGE_SUFFIXES}
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "track", help="track objects through a movie (automatic or by propagating prompts)",
+        "track", help="track objects through movies (automatic or by propagating prompts)",
         description="Track the objects of a movie INPUT (axes t[z]yx) and write the result into OUTDIR. "
                     "--mode auto segments every frame (or takes --masks) and links the objects; --mode propagate "
                     "follows the objects given by --prompts/--boxes/--start-labels in --start-frame with SAM "
                     "prompts. Formats: ctc (OUTDIR/mask000.tif... and OUTDIR/res_track.txt), napari "
                     "(OUTDIR/napari_tracks.csv with track_id,t,[z,]y,x and OUTDIR/napari_graph.json), geff "
-                    "(OUTDIR/tracks.geff).")
-    parser.add_argument("input", help="movie: TIFF or Zarr with a t axis")
+                    "(OUTDIR/tracks.geff). Several movies (names, a folder or a glob) are a batch on dask "
+                    "(a local cluster, or --scheduler): each gets the same files in OUTDIR/<movie stem>/, "
+                    "a rerun skips finished movies, and --masks, --prompts, --boxes, --start-labels and "
+                    "--lineage-plot name folders with one file per movie, <movie stem>.tif/.csv/.png.")
+    parser.add_argument("input", nargs="+", help="movie(s): TIFF or Zarr with a t axis; folders or glob patterns")
     parser.add_argument("-o", "--outdir", required=True, help="output folder")
     parser.add_argument("--axes", help="axes of INPUT (and --masks), e.g. tyx or tzyx, when the file does not say")
     parser.add_argument("--mode", choices=("auto", "propagate"), default="auto")
-    parser.add_argument("--masks", help="auto mode: label movie to link instead of segmenting (no model needed)")
-    parser.add_argument("--prompts", help="propagate mode: CSV object_id,y,x,positive of the objects in --start-frame")
-    parser.add_argument("--boxes", help="propagate mode: CSV object_id,ymin,xmin,ymax,xmax in --start-frame")
-    parser.add_argument("--start-labels", help="propagate mode: label image (y, x) of the objects in --start-frame")
+    parser.add_argument("--masks", help="auto mode: label movie to link instead of segmenting (no model needed); "
+                                        "several movies: a folder with <movie stem>.tif for each")
+    parser.add_argument("--prompts", help="propagate mode: CSV object_id,y,x,positive of the objects in --start-frame "
+                                          "(several movies: a folder with <movie stem>.csv)")
+    parser.add_argument("--boxes", help="propagate mode: CSV object_id,ymin,xmin,ymax,xmax in --start-frame "
+                                        "(several movies: a folder with <movie stem>.csv)")
+    parser.add_argument("--start-labels", help="propagate mode: label image (y, x) of the objects in --start-frame "
+                                               "(several movies: a folder with <movie stem>.tif)")
     parser.add_argument("--start-frame", type=int, default=0)
     parser.add_argument("--format", default="ctc", help="comma-separated: ctc, napari, geff (default ctc)")
     parser.add_argument("--linker", choices=("auto", "overlap", "trackastra"), default="auto",
@@ -41,8 +63,57 @@ def add_parser(subparsers) -> None:
                         help="auto mode without --masks: samzoo's AIS (default) or the classical baseline")
     parser.add_argument("--model", default=None, help="samzoo model for segmentation/propagation")
     parser.add_argument("--max-distance", type=float, help="overlap linker: largest move per frame in pixels")
-    parser.add_argument("--lineage-plot", help="also write a lineage-tree PNG here")
+    parser.add_argument("--lineage-plot", help="also write a lineage-tree PNG here (several movies: a folder, "
+                                               "one <movie stem>.png each)")
+    parser.add_argument("--scheduler", default=None,
+                        help="several movies: dask.distributed scheduler address (default: a local cluster in "
+                             "this process)")
+    parser.add_argument("--workers", type=int, default=1, help="several movies: threads of the local cluster "
+                                                               "(default 1)")
+    parser.add_argument("--overwrite", action="store_true", help="several movies: recompute movies that a "
+                                                                 "batch finished earlier")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything besides the movie's own files that determines a result (small, picklable for dask)."""
+
+    mode: str
+    axes: str | None
+    formats: tuple[str, ...]
+    linker: str
+    trackastra_model: str
+    segmenter: str
+    model: str | None
+    max_distance: float | None
+    start_frame: int
+    link_masks: bool  # auto mode: link given --masks instead of segmenting
+
+    @property
+    def needs_model(self) -> bool:
+        return self.mode == "propagate" or (not self.link_masks and self.segmenter == "ais")
+
+
+@dataclass(frozen=True)
+class Movie:
+    """One movie and the files that belong to it alone (absent options are None)."""
+
+    source: Path
+    masks: Path | None = None
+    prompts: Path | None = None
+    boxes: Path | None = None
+    start_labels: Path | None = None
+    lineage_plot: Path | None = None
+
+
+@lru_cache(maxsize=2)
+def _model(name: str | None):
+    # one model per worker process, shared by its threads: loading costs more than tracking a small movie
+    from samzoo.models.load import load_model
+
+    return load_model(name)
 
 
 def _formats(text: str) -> list[str]:
@@ -53,68 +124,169 @@ def _formats(text: str) -> list[str]:
     return formats
 
 
-def _start(args):
+def _start(movie: Movie):
     """The objects to propagate: a label image or {id: Prompt}."""
     from samzoo.segmentation.predictor import Prompt
 
-    if args.start_labels:
-        return np.asarray(read_image(args.start_labels, axes="yx").values)
-    points = read_points_csv(args.prompts) if args.prompts else {}
-    boxes = read_boxes_csv(args.boxes) if args.boxes else {}
+    if movie.start_labels:
+        return np.asarray(read_image(movie.start_labels, axes="yx").values)
+    points = read_points_csv(movie.prompts) if movie.prompts else {}
+    boxes = read_boxes_csv(movie.boxes) if movie.boxes else {}
     if not points and not boxes:
-        raise InputError("--mode propagate needs --prompts, --boxes or --start-labels")
+        raise InputError(f"{movie.source.name}: --mode propagate found no objects in its --prompts/--boxes")
     empty = (np.zeros((0, 2)), np.zeros(0, dtype=int))
     return {i: Prompt(points=points.get(i, empty)[0], point_labels=points.get(i, empty)[1], box=boxes.get(i))
             for i in sorted(set(points) | set(boxes))}
 
 
-def run(args: argparse.Namespace) -> int:
+def track_movie(settings: Settings, movie: Movie, outdir: Path):
+    """Track one movie, write its files into ``outdir`` (and its lineage plot); ``(result, divisions)``."""
     from samzoo.tracking import lineage_plot, to_ctc, to_geff, to_napari, track
 
-    formats = _formats(args.format)
-    image = read_image(args.input, axes=args.axes)
+    image = read_image(movie.source, axes=settings.axes)
     if "t" not in image.dims:
-        raise InputError(f"{args.input} has axes {''.join(image.dims)}: tracking needs a t axis "
+        raise InputError(f"{movie.source} has axes {''.join(image.dims)}: tracking needs a t axis "
                          "(pass --axes, e.g. tyx)")
     image = image.transpose("t", ..., "y", "x", *(["c"] if "c" in image.dims else []))
     images = np.asarray(image.values)
     masks = None
-    if args.masks:
-        masks = np.asarray(read_image(args.masks, axes=args.axes).values)
+    if movie.masks:
+        masks = np.asarray(read_image(movie.masks, axes=settings.axes).values)
         if masks.shape != images.shape[:masks.ndim]:
             raise InputError(f"--masks {masks.shape} do not match the movie {images.shape}")
-    model = None
-    if args.masks is None or args.mode == "propagate":
-        from samzoo.models.load import load_model
-
-        if args.mode == "propagate" or args.segmenter == "ais":
-            model = load_model(args.model)
-    options = {} if args.max_distance is None else {"max_distance": args.max_distance}
-    start = _start(args) if args.mode == "propagate" else None
-    result = track(images, masks, mode=args.mode, model=model, start=start, start_frame=args.start_frame,
-                   linker=args.linker, trackastra_model=args.trackastra_model, segmenter=args.segmenter,
+    model = _model(settings.model) if settings.needs_model else None
+    options = {} if settings.max_distance is None else {"max_distance": settings.max_distance}
+    start = _start(movie) if settings.mode == "propagate" else None
+    result = track(images, masks, mode=settings.mode, model=model, start=start, start_frame=settings.start_frame,
+                   linker=settings.linker, trackastra_model=settings.trackastra_model, segmenter=settings.segmenter,
                    zstack="z" in image.dims, **options)
-    outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    if "ctc" in formats:
+    if "ctc" in settings.formats:
         to_ctc(result.graph, result.masks, outdir)
-    if "napari" in formats:
+    if "napari" in settings.formats:
         data, parents = to_napari(result.graph, result.masks)
         header = "track_id,t," + ",".join("zyx"[-(data.shape[1] - 2):]) if len(data) else "track_id,t,y,x"
         with atomic_path(outdir / "napari_tracks.csv") as tmp:
             np.savetxt(tmp, data, delimiter=",", header=header, comments="", fmt="%.6g")
         with atomic_path(outdir / "napari_graph.json") as tmp:
             tmp.write_text(json.dumps({str(k): v for k, v in parents.items()}))
-    if "geff" in formats:
+    if "geff" in settings.formats:
         to_geff(result.graph, outdir / "tracks.geff", masks=result.masks)
     parents, counts = np.unique(result.tracks[result.tracks[:, 3] > 0, 3], return_counts=True)
     n_div = int((counts >= 2).sum())  # a parent with one child is a bridged gap, not a division
-    if args.lineage_plot:
-        lineage_plot(result.graph, args.lineage_plot,
-                     title=f"{Path(args.input).name}: {len(result.tracks)} tracks, {n_div} divisions ({result.linker})")
+    if movie.lineage_plot:
+        lineage_plot(result.graph, movie.lineage_plot,
+                     title=f"{movie.source.name}: {len(result.tracks)} tracks, {n_div} divisions ({result.linker})")
+    return result, n_div
+
+
+def _movie_job(settings: Settings, movie: Movie, out: Path) -> None:
+    # the whole folder appears at once: a folder that exists is a finished movie, which is what
+    # lets a rerun skip it. The lineage plot (outside the folder) is written before the rename,
+    # so a finished movie always has its plot.
+    with atomic_path(out, directory=True) as tmp:
+        track_movie(settings, movie, tmp)
+
+
+def _absolute(name: str | None) -> str | None:
+    """An absolute path for names of existing files: dask workers elsewhere have another working directory."""
+    return str(Path(name).absolute()) if name and Path(name).exists() else name
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.mode == "propagate" and not (args.prompts or args.boxes or args.start_labels):
+        raise InputError("--mode propagate needs --prompts, --boxes or --start-labels")
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+
+
+def run(args: argparse.Namespace) -> int:
+    formats = _formats(args.format)
+    _check_options(args)
+    settings = Settings(args.mode, args.axes, tuple(formats), args.linker, _absolute(args.trackastra_model),
+                        args.segmenter, _absolute(args.model), args.max_distance, args.start_frame,
+                        link_masks=bool(args.masks))
+    inputs = expand_inputs(args.input)
+    single = len(args.input) == 1 and len(inputs) == 1 and Path(args.input[0]) == inputs[0]
+    if not single:
+        return _run_batch(settings, inputs, args)
+    files = {name: Path(getattr(args, name)) for name in (*PER_MOVIE_INPUTS, "lineage_plot") if getattr(args, name)}
+    movie = Movie(inputs[0], **files)
+    outdir = Path(args.outdir)
+    result, n_div = track_movie(settings, movie, outdir)
     print(f"tracks:  {len(result.tracks)} track segments, {n_div} divisions over {len(result.masks)} frames "
           f"(linker: {result.linker})")
     print(f"output:  {outdir} ({', '.join(formats)})")
-    if args.lineage_plot:
-        print(f"lineage: {args.lineage_plot}")
+    if movie.lineage_plot:
+        print(f"lineage: {movie.lineage_plot}")
     return 0
+
+
+def _per_movie_files(option: str, folder: Path, inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """The file of each movie in ``folder``: the one named like the movie with one of ``suffixes``."""
+    flag = "--" + option.replace("_", "-")
+    if not folder.is_dir() or folder.suffix.lower() == ".zarr":
+        raise InputError(f"with {len(inputs)} movies, {flag} must be a folder holding one file per movie, "
+                         f"named <movie stem>{suffixes[0]}; {folder} is not a folder")
+    by_stem: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in suffixes and not path.name.startswith("."):
+            by_stem.setdefault(path.stem, []).append(path.absolute())
+    found, problems = [], []
+    for source in inputs:
+        matches = by_stem.get(source.stem, [])
+        if len(matches) != 1:
+            problems.append(f"{source.stem} ({'none' if not matches else ', '.join(p.name for p in matches)})")
+        elif matches[0].resolve() == source.resolve():
+            raise InputError(f"{flag} {folder} is the movies' own folder: {source.name} would be its own {flag}")
+        else:
+            found.append(matches[0])
+    if problems:
+        raise InputError(f"{flag} {folder} needs exactly one {'/'.join(suffixes)} file named after each movie; "
+                         f"not so for: {', '.join(problems[:5])}{' ...' if len(problems) > 5 else ''}")
+    return found
+
+
+def _movies(inputs: list[Path], args: argparse.Namespace) -> list[Movie]:
+    """Each movie of a batch with its own files, matched by stem in the folders the options name."""
+    files: dict[str, list[Path]] = {}
+    for option, suffixes in PER_MOVIE_INPUTS.items():
+        if getattr(args, option):
+            files[option] = _per_movie_files(option, Path(getattr(args, option)), inputs, suffixes)
+    if args.lineage_plot:
+        plots = Path(args.lineage_plot).absolute()
+        if plots.is_file() or plots.suffix.lower() == ".png":
+            raise InputError(f"with {len(inputs)} movies, --lineage-plot must be a folder (one <movie stem>.png "
+                             f"per movie), not {plots.name}")
+        files["lineage_plot"] = [plots / (source.stem + ".png") for source in inputs]
+    return [Movie(source, **{name: paths[i] for name, paths in files.items()}) for i, source in enumerate(inputs)]
+
+
+def _record(settings: Settings, args: argparse.Namespace) -> dict:
+    """The job record: the settings, the per-movie folders, and the weights hash of the model used."""
+    record = asdict(settings)
+    for name in (*PER_MOVIE_INPUTS, "lineage_plot"):
+        record[name] = _absolute(getattr(args, name))
+    if settings.needs_model:
+        record["weights_hash"] = _model(settings.model).weights_hash  # a retrained model under the same name differs
+    return record
+
+
+def _run_batch(settings: Settings, inputs: list[Path], args: argparse.Namespace) -> int:
+    inputs = [p.absolute() for p in inputs]
+    folder = Path(args.outdir).absolute()
+    if folder.is_file():
+        raise InputError(f"{len(inputs)} movies need an output folder, not the file {folder}")
+    outs = output_paths(inputs, folder, "")  # OUTDIR/<movie stem>/; equal stems are refused
+    movies = _movies(inputs, args)
+    # loads the model once here, before any work starts: an unknown model fails in one line
+    check_job_record(folder, _record(settings, args), overwrite=args.overwrite)
+    if args.overwrite:
+        for out in outs:
+            shutil.rmtree(out, ignore_errors=True)
+    report = run_batch(movies, partial(_movie_job, settings), outs, scheduler=args.scheduler, workers=args.workers,
+                       progress=not args.no_progress, desc="movies", unit="movie")
+    print(f"output:  {folder} ({len(report.done)} movies tracked, {len(report.skipped)} already done; "
+          f"one folder per movie with {', '.join(settings.formats)})")
+    return 0
+

@@ -225,3 +225,58 @@ def stitch_blocks(units: list[BlockUnit], parts: list[Path], out_path: str | os.
                     lut[label] = ids[find((i, label))]
             array[unit.plane + unit.tile.inner_slice] = lut[inner]
     return len(ids)
+
+
+class _ZStack:
+    """One z-stack of a Zarr label array, read and written slice by slice (zarr has no views)."""
+
+    def __init__(self, array, z_axis: int, index: tuple[int, ...]):
+        self.array, self.z_axis, self.index = array, z_axis, index
+
+    def __len__(self) -> int:
+        return self.array.shape[self.z_axis]
+
+    def _key(self, z: int) -> tuple:
+        return self.index[:self.z_axis] + (z,) + self.index[self.z_axis:]
+
+    def __getitem__(self, z: int) -> np.ndarray:
+        return self.array[self._key(z)]
+
+    def __setitem__(self, z: int, plane: np.ndarray) -> None:
+        self.array[self._key(z)] = plane
+
+
+def merge_z_zarr(source: str | os.PathLike, out_path: str | os.PathLike, *, min_z_extent: int = 2,
+                 progress: bool = False) -> int:
+    """Join the per-slice labels of a stitched ``.zarr`` (from :func:`stitch_blocks`) into 3D objects.
+
+    The same rule as in memory (:func:`samzoo.segmentation.volume.merge_slices`), reading two
+    slices at a time, so volumes larger than memory merge as long as one slice fits. Each time
+    point's volume is numbered from 1. Written atomically to ``out_path`` (same dims, chunks and
+    attributes as ``source``).
+
+    Returns
+    -------
+    int, the number of 3D objects (summed over time points).
+    """
+    import zarr
+    from tqdm import tqdm
+
+    from samzoo.segmentation.volume import merge_slices
+
+    labels = zarr.open_group(str(source), mode="r")["labels"]
+    dims = list(labels.metadata.dimension_names)
+    z_axis = dims.index("z")
+    others = [range(n) for d, n in zip(dims[:-2], labels.shape[:-2]) if d != "z"]
+    n = 0
+    with atomic_path(out_path, directory=True) as tmp:
+        group = zarr.open_group(str(tmp), mode="w")
+        merged = group.create_array("labels", shape=labels.shape, dtype=labels.dtype, chunks=labels.chunks,
+                                    fill_value=0, dimension_names=dims)
+        merged.attrs.update(dict(labels.attrs))
+        for index in tqdm(list(itertools.product(*others)), desc="merging z", unit="volume",
+                          disable=not progress, leave=False):
+            result = merge_slices(_ZStack(labels, z_axis, index), out=_ZStack(merged, z_axis, index),
+                                  min_z_extent=min_z_extent)
+            n += int(max((np.max(result[z]) for z in range(len(result))), default=0))
+    return n

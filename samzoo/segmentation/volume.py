@@ -22,43 +22,82 @@ from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.segmentation.predictor import Prompt, predict
 
 
-def merge_slices(slices: np.ndarray, *, iou_threshold: float = 0.4, overlap_threshold: float = 0.8,
-                 min_z_extent: int = 2) -> np.ndarray:
+def merge_slices(slices, *, iou_threshold: float = 0.4, overlap_threshold: float = 0.8,
+                 min_z_extent: int = 2, out=None):
     """Join per-slice instance labels ``(Z, H, W)`` into 3D instances.
+
+    The slices are read one or two at a time, so a volume larger than memory (a Zarr array) can
+    be merged into another one with ``out``; the result does not depend on which is used.
+
+    Parameters
+    ----------
+    slices : array-like (Z, H, W)
+        Per-slice labels: a numpy array, or anything whose ``len()`` is Z and whose ``[z]`` gives
+        one 2D slice (a Zarr array, a lazy xarray/dask array).
+    iou_threshold, overlap_threshold : float
+        Objects of neighbouring slices are linked when their IoU reaches ``iou_threshold`` or when
+        their intersection covers ``overlap_threshold`` of the smaller one.
+    min_z_extent : int
+        Objects spanning fewer slices are dropped.
+    out : array-like (Z, H, W), optional
+        Where to write the result slice by slice (``out[z] = ...``), e.g. a Zarr array; its
+        dtype must hold the number of objects.
 
     Returns
     -------
-    ndarray (Z, H, W) int32, 3D objects numbered from 1.
+    ndarray (Z, H, W) int32, 3D objects numbered from 1 in order of first appearance; or
+    ``out`` when given.
+
+    Examples
+    --------
+    >>> a = np.zeros((3, 8, 8), dtype=np.int32)
+    >>> a[0, 2:6, 2:6] = 1; a[1, 2:6, 2:7] = 5; a[2, 0:2, 0:2] = 3
+    >>> merged = merge_slices(a)
+    >>> [np.unique(s).tolist() for s in merged]
+    [[0, 1], [0, 1], [0]]
     """
-    slices = np.asarray(slices)
     parent: dict[tuple[int, int], tuple[int, int]] = {}
 
     def find(node):
         while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]  # path halving keeps chains short
             node = parent[node]
         return node
 
-    for z in range(len(slices) - 1):
-        iou, overlap, ids_a, ids_b = _overlaps(slices[z], slices[z + 1])
-        if iou.size == 0:
-            continue
-        linkable = (iou >= iou_threshold) | (overlap >= overlap_threshold)
-        rows, cols = linear_sum_assignment(-np.where(linkable, 1 + iou, 0))
-        for r, c in zip(rows, cols):
-            if linkable[r, c]:
-                parent[find((z + 1, int(ids_b[c])))] = find((z, int(ids_a[r])))
-    volume = np.zeros(slices.shape, dtype=np.int32)
-    roots: dict[tuple[int, int], int] = {}
-    extent: dict[int, set] = {}
-    for z, plane in enumerate(slices):
-        for label in np.unique(plane)[1:]:
-            new = roots.setdefault(find((z, int(label))), len(roots) + 1)
-            volume[z][plane == label] = new
-            extent.setdefault(new, set()).add(z)
-    short = [k for k, zs in extent.items() if len(zs) < min_z_extent]
-    volume[np.isin(volume, short)] = 0
-    ids = np.unique(volume)
-    return np.searchsorted(ids, volume).astype(np.int32) if ids[0] == 0 else volume
+    depth = slices.shape[0] if hasattr(slices, "shape") else len(slices)  # zarr arrays have no len()
+    below = np.asarray(slices[0]) if depth else None
+    for z in range(depth - 1):
+        above = np.asarray(slices[z + 1])
+        iou, overlap, ids_a, ids_b = _overlaps(below, above)
+        if iou.size:
+            linkable = (iou >= iou_threshold) | (overlap >= overlap_threshold)
+            rows, cols = linear_sum_assignment(-np.where(linkable, 1 + iou, 0))
+            for r, c in zip(rows, cols):
+                if linkable[r, c]:
+                    parent[find((z + 1, int(ids_b[c])))] = find((z, int(ids_a[r])))
+        below = above
+    # 3D ids by first appearance, counting only objects that span enough slices
+    labels_per_slice = [np.unique(np.asarray(slices[z]))[1:].tolist() for z in range(depth)]
+    extent: dict[tuple[int, int], int] = {}
+    for z, labels in enumerate(labels_per_slice):
+        for label in labels:
+            root = find((z, label))
+            extent[root] = extent.get(root, 0) + 1
+    ids: dict[tuple[int, int], int] = {}
+    for z, labels in enumerate(labels_per_slice):
+        for label in labels:
+            root = find((z, label))
+            if extent[root] >= min_z_extent:
+                ids.setdefault(root, len(ids) + 1)
+    if out is None:
+        out = np.zeros((depth,) + np.shape(slices[0])[-2:] if depth else (0, 0, 0), dtype=np.int32)
+    for z, labels in enumerate(labels_per_slice):
+        plane = np.asarray(slices[z])
+        lut = np.zeros(max(labels, default=0) + 1, dtype=np.int64)
+        for label in labels:
+            lut[label] = ids.get(find((z, label)), 0)
+        out[z] = lut[plane]
+    return out
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray):

@@ -239,3 +239,80 @@ def test_ome_zarr_block_by_block(tmp_path, hela_frame, version, capsys):
                  "classical", "--block", "256", "--block-halo", "32", "--no-progress"]) == 0
     assert "blocks: 6 segmented" in capsys.readouterr().out
     assert read_image(tmp_path / "labels.zarr").shape == frame.shape
+
+
+def test_volume_larger_than_a_block_joins_slices(tmp_path, shared_data, capsys):
+    """Block mode joins z-slices into 3D objects exactly as merge_slices does on its per-slice labels."""
+    from samzoo.segmentation.volume import merge_slices
+
+    movie = tifffile.imread(shared_data / "Fluo-N3DH-CHO_02_img.tif")[:2, :, :320, 100:420]  # t, z, y, x
+    source = tmp_path / "cho.zarr"
+    zarr.create_array(str(source), shape=movie.shape, dtype=movie.dtype, chunks=(1, 1, 256, 256),
+                      dimension_names=["t", "z", "y", "x"])[:] = movie
+    common = ["--mode", "classical", "--block", "192", "--block-halo", "24", "--no-progress"]
+    assert main(["segment", str(source), "-o", str(tmp_path / "slices.zarr"), "--no-merge-z"] + common) == 0
+    assert main(["segment", str(source), "-o", str(tmp_path / "volume.zarr"), "--min-z-extent", "2"] + common) == 0
+    assert "objects" in capsys.readouterr().out
+    slices = np.asarray(read_image(tmp_path / "slices.zarr").values)
+    volume = read_image(tmp_path / "volume.zarr")
+    assert volume.dims == ("t", "z", "y", "x") and volume.shape == movie.shape
+    for t in range(2):
+        expected = merge_slices(slices[t], min_z_extent=2)
+        assert np.array_equal(np.asarray(volume.values[t]), expected)
+        # real 3D objects: fewer of them than per-slice objects, each spanning several slices
+        assert 0 < expected.max() < sum(len(np.unique(s)) - 1 for s in slices[t])
+    assert not (tmp_path / "volume.zarr.parts").exists()
+
+
+def test_merge_slices_streams_zarr_like_memory(shared_data):
+    """merge_slices reading from and writing to Zarr gives the in-memory result."""
+    from skimage.measure import label
+
+    from samzoo.segmentation.volume import merge_slices
+
+    mask = tifffile.imread(shared_data / "nuclei3d_mask.tif")
+    per_slice = np.stack([label(s) for s in mask]).astype(np.int32)  # ids not consistent across z
+    source = zarr.create_array(zarr.storage.MemoryStore(), shape=per_slice.shape, dtype="int32",
+                               chunks=(1,) + per_slice.shape[1:])
+    source[:] = per_slice
+    out = zarr.create_array(zarr.storage.MemoryStore(), shape=per_slice.shape, dtype="uint16",
+                            chunks=(1,) + per_slice.shape[1:])
+    merge_slices(source, out=out, min_z_extent=2)
+    expected = merge_slices(per_slice, min_z_extent=2)
+    assert np.array_equal(out[:], expected)
+    assert 30 < expected.max() < 60  # 51 annotated nuclei, a few touching or short
+
+
+def test_prompts_on_an_image_larger_than_a_block(tmp_path, hela_frame, capsys):
+    """Prompted objects of a Zarr larger than --block are segmented in windows around them, like in memory."""
+    image, truth = hela_frame
+    source = tmp_path / "big.zarr"
+    zarr.create_array(str(source), shape=image.shape, dtype=image.dtype, chunks=(256, 256),
+                      dimension_names=["y", "x"])[:] = image
+    tifffile.imwrite(tmp_path / "whole.tif", image)
+    # the innermost pixel of four nuclei far apart (one per corner region) and two close together
+    ids = [i for i in np.unique(truth)[1:] if (truth == i).sum() > 200]
+    centres = {int(i): np.unravel_index(np.argmax(ndi.distance_transform_edt(truth == i)), truth.shape)
+               for i in ids}
+    chosen = [min(centres, key=lambda i: abs(centres[i][0] - y) + abs(centres[i][1] - x))
+              for y, x in [(0, 0), (0, 1100), (700, 0), (700, 1100), (350, 550)]]
+    csv = tmp_path / "points.csv"
+    csv.write_text("object_id,y,x,positive\n" + "".join(f"{n + 1},{centres[i][0]},{centres[i][1]},1\n"
+                                                         for n, i in enumerate(chosen)))
+    common = ["--points", str(csv), "--no-progress"]
+    assert main(["segment", str(source), "-o", str(tmp_path / "windows.zarr"), "--block", "256"] + common) == 0
+    out = capsys.readouterr().out
+    assert "5 windows: 5 segmented" in out and "5 of 5 prompted objects" in out
+    assert main(["segment", str(tmp_path / "whole.tif"), "-o", str(tmp_path / "whole.tif.labels.tif")] + common) == 0
+    windows = np.asarray(read_image(tmp_path / "windows.zarr").values)
+    whole = tifffile.imread(tmp_path / "whole.tif.labels.tif")
+    assert windows.shape == image.shape and set(np.unique(windows)) == set(range(6))
+    agreement = []
+    for n, i in enumerate(chosen):
+        a, b, nucleus = windows == n + 1, whole == n + 1, truth == i
+        # on the prompted nucleus (a window shifted by a wrong offset would miss it entirely)
+        assert (a & nucleus).sum() / (a | nucleus).sum() > 0.35 and (a & nucleus).sum() / a.sum() > 0.4
+        agreement.append((a & b).sum() / (a | b).sum())
+    # the same objects as in memory; each path tiles differently, so a young model's masks differ at the edges
+    assert np.mean(agreement) > 0.6, agreement
+    assert not (tmp_path / "windows.zarr.parts").exists()
