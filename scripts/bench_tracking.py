@@ -6,7 +6,12 @@ For several seeds, a movie of moving, entering, leaving and dividing nuclei is s
 - ``auto / gt-like``: the ground-truth masks with labels shuffled in every frame, linked by the
   overlap linker (linking alone);
 - ``auto / classical``: the classical baseline segmentation, then the overlap linker;
-- ``auto / ais``: samzoo's AIS segmentation, then the overlap linker;
+- ``auto / ais``: samzoo's AIS segmentation, then the overlap linker; once more without the
+  repair of late divisions (:func:`samzoo.tracking.merged.split_late_divisions`), to show its effect.
+
+The overlap rows run :func:`samzoo.tracking.track` on the masks (``linker="overlap"``), with the
+late-division repair on for the segmentations (as when ``track`` segments the movie itself) and
+off for the gt-like masks (given masks are taken as they are).
 - ``propagate``: the ground-truth objects of frame 0 followed by SAM prompts (newcomers are not
   followed, so they count as misses);
 - ``trackastra`` on the gt-like and classical segmentations, where a trackastra model can be had
@@ -37,7 +42,7 @@ from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.tracking import (evaluate_tracking, graph_from_tracks, link_overlap, link_trackastra, propagate,
                              simulate_movie)
 from samzoo.tracking.simulate import shuffle_labels
-from samzoo.tracking.track import segment_movie
+from samzoo.tracking.track import segment_movie, track
 
 METRICS = ("TRA", "DET", "LNK", "div_F1")
 
@@ -126,17 +131,24 @@ def main(argv=None) -> int:
             step_objects.append(n_objects)
         gt_like = shuffle_labels(movie.masks, seed)
         start = time.perf_counter()
-        graph = link_overlap(gt_like)
-        record("auto / gt-like masks / overlap", (graph, gt_like), gt, time.perf_counter() - start, T)
+        result = track(masks=gt_like, linker="overlap")
+        record("auto / gt-like masks / overlap", (result.graph, result.masks), gt, time.perf_counter() - start, T)
         start = time.perf_counter()
         classical = segment_movie(movie.images, segmenter="classical")
-        graph = link_overlap(classical)
-        record("auto / classical / overlap", (graph, classical), gt, time.perf_counter() - start, T)
+        result = track(masks=classical, linker="overlap", split_merged=True)  # as if track segmented
+        record("auto / classical / overlap", (result.graph, result.masks), gt, time.perf_counter() - start, T)
         if model is not None:
             start = time.perf_counter()
             ais = segment_movie(movie.images, model=model, segmenter="ais")
+            seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            result = track(masks=ais, linker="overlap", split_merged=True)
+            record(f"auto / ais ({model_kind}) / overlap", (result.graph, result.masks), gt,
+                   seconds + time.perf_counter() - start, T)
+            start = time.perf_counter()
             graph = link_overlap(ais)
-            record(f"auto / ais ({model_kind}) / overlap", (graph, ais), gt, time.perf_counter() - start, T)
+            record(f"auto / ais ({model_kind}) / overlap, no split", (graph, ais), gt,
+                   seconds + time.perf_counter() - start, T)
             start = time.perf_counter()
             graph, labels = propagate(model, movie.images, movie.masks[0])
             record(f"propagate ({model_kind})", (graph, labels), gt, time.perf_counter() - start, T)
@@ -156,21 +168,21 @@ def main(argv=None) -> int:
           f"{sum(r['divisions'] for r in next(iter(rows.values())))} true divisions in all; "
           f"encoder ({model_kind} samzoo_tiny): {encoder:.3f} s/frame; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
-    header = (f"{'mode':40s} {'TRA':>6s} {'DET':>6s} {'LNK':>6s} {'div_F1':>6s} {'min TRA':>7s} "
+    header = (f"{'mode':45s} {'TRA':>6s} {'DET':>6s} {'LNK':>6s} {'div_F1':>6s} {'min TRA':>7s} "
               f"{'s/frame':>8s} {'x enc':>6s}")
     print(header)
     print("-" * len(header))
     for name, results in rows.items():
         mean = {k: float(np.nanmean([r[k] for r in results])) for k in (*METRICS, "s_per_frame")}
         worst = min(r["TRA"] for r in results)
-        print(f"{name:40s} {mean['TRA']:6.4f} {mean['DET']:6.4f} {mean['LNK']:6.4f} {mean['div_F1']:6.4f} "
+        print(f"{name:45s} {mean['TRA']:6.4f} {mean['DET']:6.4f} {mean['LNK']:6.4f} {mean['div_F1']:6.4f} "
               f"{worst:7.4f} {mean['s_per_frame']:8.4f} {mean['s_per_frame'] / encoder:6.2f}")
     if step_times:
         step = float(np.mean(step_times))
-        print(f"{'propagate, one full step (' + format(np.mean(step_objects), '.0f') + ' objects)':40s} "
+        print(f"{'propagate, one full step (' + format(np.mean(step_objects), '.0f') + ' objects)':45s} "
               f"{'':6s} {'':6s} {'':6s} {'':6s} {'':7s} {step:8.4f} {step / encoder:6.2f}")
     if not trackastra:
-        print("auto / * / trackastra                   not run: no trackastra model without internet "
+        print("auto / * / trackastra                        not run: no trackastra model without internet "
               "(set SAMZOO_MODEL_MIRROR or --trackastra-model)")
     return 0
 

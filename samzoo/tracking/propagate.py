@@ -3,15 +3,19 @@
 For each frame ``t + 1`` every object still tracked is prompted with what it was at ``t``,
 moved by its last displacement (a constant-velocity motion model): the shifted mask (as
 low-resolution mask logits), its bounding box and its innermost point (as in
-:func:`samzoo.segmentation.volume.propagate_through_z`). Then:
+:func:`samzoo.segmentation.volume.propagate_through_z`), all objects of the frame in one batched
+decoder call. Then:
 
+- a mask more than ``max_area_change`` times larger than the object was caught neighbours or
+  background too; only its part near the object's expected place is kept;
 - the object **stops** when its shifted mask leaves the image, when the decoder's predicted IoU
-  falls below ``min_score``, or when its area jumps by more than ``max_area_change``;
+  falls below ``min_score`` (off by default), or when its area still jumps by more than
+  ``max_area_change``;
 - it **divides** when the predicted mask falls into two separated parts of comparable size (or
-  two blobs joined by a thin neck, :func:`split_parts`), or
-  when the mask collapses (area below ``collapse_fraction`` of the previous one) and a second
-  prompt at the mirror position across the mother's centre finds a similar, separate object
-  inside the mother's former outline. Each daughter continues as a new track.
+  two blobs joined by a thin neck, :func:`split_parts`), each lying mainly where the mother was
+  expected, or when the mask collapses (area below ``collapse_fraction`` of the previous one)
+  and a second prompt at the mirror position across the mother's centre finds a similar,
+  separate object inside the mother's former outline. Each daughter continues as a new track.
 
 Objects are painted largest first and only onto background, so no pixel has two owners.
 Labels in the returned masks are track IDs in the CTC convention (one per track segment).
@@ -24,15 +28,14 @@ from collections.abc import Mapping
 import networkx as nx
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.measure import label as connected_components
 
 from samzoo.errors import InputError
 from samzoo.models.model import SamzooModel
 from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.segmentation.predictor import Prompt, predict
-from samzoo.segmentation.volume import _prompt_from_mask
 from samzoo.tracking.lineage import graph_from_tracks
 from samzoo.tracking.geometry import shift_labels
+from samzoo.tracking.merged import neck_split
 
 
 def split_parts(mask: np.ndarray, *, min_fraction: float, min_area: int, neck_ratio: float = 0.6) -> list[np.ndarray]:
@@ -40,54 +43,35 @@ def split_parts(mask: np.ndarray, *, min_fraction: float, min_area: int, neck_ra
 
     SAM often returns both daughters of a fresh division as one mask when they touch. Such a
     mask has two maxima of its distance transform with a saddle between them lower than
-    ``neck_ratio`` times the smaller maximum; it is cut there (watershed). A single elongated or
-    bean-shaped nucleus has no such saddle.
+    ``neck_ratio`` times the smaller maximum; it is cut there (:func:`samzoo.tracking.merged.neck_split`,
+    run on the mask's bounding box). A single elongated or bean-shaped nucleus has no such saddle.
 
     Returns
     -------
     list of two boolean masks (largest first), or [] when ``mask`` is one object.
     """
-    parts, n = connected_components(mask, return_num=True, connectivity=1)
-    if n < 2:
-        parts = _neck_split(mask, neck_ratio)
-        n = int(parts.max())
-    if n < 2:
+    if not mask.any():
         return []
-    sizes = np.bincount(parts.ravel())[1:]
-    order = np.argsort(sizes)[::-1][:2]
-    if sizes[order[1]] < max(min_fraction * mask.sum(), min_area):
+    box = _bbox(mask, pad=1)
+    parts = neck_split(mask[box], neck_ratio=neck_ratio, min_fraction=min_fraction)
+    if not parts or parts[1].sum() < min_area:
         return []
-    return [parts == i + 1 for i in order]
-
-
-def _neck_split(mask: np.ndarray, neck_ratio: float) -> np.ndarray:
-    """Labels 1 and 2 for the two halves of a mask pinched in the middle; all zeros otherwise."""
-    from skimage.feature import peak_local_max
-    from skimage.segmentation import watershed
-
-    empty = np.zeros(mask.shape, dtype=np.int32)
-    distance = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    if distance.max() < 2:
-        return empty
-    peaks = peak_local_max(distance, min_distance=max(int(distance.max() * 0.8), 2), num_peaks=2,
-                           exclude_border=False, labels=mask.astype(np.int32))
-    if len(peaks) < 2:
-        return empty
-    (y0, x0), (y1, x1) = peaks
-    steps = int(max(abs(y1 - y0), abs(x1 - x0))) + 1
-    line = distance[np.linspace(y0, y1, steps).round().astype(int), np.linspace(x0, x1, steps).round().astype(int)]
-    if line.min() >= neck_ratio * min(distance[y0, x0], distance[y1, x1]):
-        return empty
-    markers = np.zeros(mask.shape, dtype=np.int32)
-    markers[y0, x0], markers[y1, x1] = 1, 2
-    return watershed(-distance, markers, mask=mask).astype(np.int32)
+    out = []
+    for part in parts:
+        full = np.zeros(mask.shape, dtype=bool)
+        full[box] = part
+        out.append(full)
+    return out
 
 
 def propagate(model: SamzooModel, images: np.ndarray, start: np.ndarray | Mapping[int, Prompt], *,
-              start_frame: int = 0, min_score: float = 0.5, max_area_change: float = 2.5, min_area: int = 10,
-              split_min_fraction: float = 0.2, collapse_fraction: float = 0.65,
+              start_frame: int = 0, min_score: float = 0.0, max_area_change: float = 2.5, min_area: int = 10,
+              split_min_fraction: float = 0.2, min_daughter_overlap: float = 0.3, collapse_fraction: float = 0.65,
               cache: bool = False) -> tuple[nx.DiGraph, np.ndarray]:
     """Track objects from one frame to the end of a 2D movie by prompting SAM frame by frame.
+
+    Each frame costs one image-encoder pass and one batched mask-decoder call for all live
+    objects (plus one more batched call in frames where masks collapse, for the sisters).
 
     Parameters
     ----------
@@ -97,13 +81,19 @@ def propagate(model: SamzooModel, images: np.ndarray, start: np.ndarray | Mappin
         The objects in ``start_frame``: a label image, or prompts (segmented first).
     start_frame : int
     min_score : float
-        Stop an object when the decoder's predicted IoU falls below this.
+        Stop an object when the decoder's predicted IoU falls below this. Off by default: the
+        predicted IoU of small or finetuned models is often not calibrated (correct masks of the
+        shipped model score 0.3-0.7), and the area checks below catch lost objects.
     max_area_change : float
-        Stop an object whose area grows or shrinks by more than this factor in one frame.
+        Stop an object whose area grows or shrinks by more than this factor in one frame (the
+        prompt caught something else, or nothing).
     min_area : int
         Smaller masks (or daughters) count as vanished.
     split_min_fraction : float
         A split mask is a division when its second-largest part is at least this fraction of it.
+    min_daughter_overlap : float
+        A part of a split mask is a daughter only if at least this fraction of it lies where its
+        mother was expected (its shifted mask), and more than where other objects were expected.
     collapse_fraction : float
         Below this fraction of its previous area, a mask is checked for a missed sister.
     cache : bool
@@ -154,25 +144,39 @@ def propagate(model: SamzooModel, images: np.ndarray, start: np.ndarray | Mappin
         for i, m in shifted.items():
             claimed[m] = i
         prompts = {i: _mask_prompt(m) for i, m in shifted.items()}
+        # one decoder batch for every live object of the frame
         results = predict(model, embeddings, prompts) if prompts else {}
         outcomes: list[tuple[int, int, np.ndarray]] = []  # (track id, parent, mask)
+        collapsed: dict[int, np.ndarray] = {}
         for i, result in results.items():
             mask = result.full_mask(shape)
             area, before = mask.sum(), state[i]["mask"].sum()
+            if area > before * max_area_change:
+                # the prompt caught neighbours or background too: keep what lies near the object's
+                # expected place (within half its radius)
+                mask = mask & _grow(shifted[i], max(2.0, 0.5 * np.sqrt(before / np.pi)))
+                area = mask.sum()
             jumped = not before / max_area_change <= area <= before * max_area_change
             if result.score < min_score or area < min_area or jumped:
                 continue  # vanished, or the prompt caught something else
             daughters = split_parts(mask, min_fraction=split_min_fraction, min_area=min_area)
             if daughters:
-                # a part lying mostly where another tracked object is expected is that neighbour,
-                # caught by this prompt, not a daughter
-                own = [d for d in daughters if (claimed[d] == i).sum() >= ((claimed[d] > 0) & (claimed[d] != i)).sum()]
+                # a daughter lies largely where its mother is expected; a part lying mostly where
+                # another tracked object is expected, or outside any, is a neighbour (or a piece of
+                # an untracked one) caught by this prompt
+                own = [d for d in daughters if _own_part(d, claimed, i, min_daughter_overlap)]
                 if len(own) < 2:
                     mask, daughters = (own[0] if own else mask), []
-            if not daughters and area < collapse_fraction * before:
-                daughters = _find_sister(model, embeddings, mask, shifted[i], min_area=min_area)
             if daughters:
                 outcomes.extend((-1, i, d) for d in daughters)
+            elif mask.sum() < collapse_fraction * before:
+                collapsed[i] = mask
+            else:
+                outcomes.append((i, 0, mask))
+        sisters = _find_sisters(model, embeddings, collapsed, shifted, min_area=min_area)
+        for i, mask in collapsed.items():
+            if i in sisters:
+                outcomes.extend((-1, i, d) for d in sisters[i])
             else:
                 outcomes.append((i, 0, mask))
         new_state = {}
@@ -197,29 +201,85 @@ def propagate(model: SamzooModel, images: np.ndarray, start: np.ndarray | Mappin
     return graph_from_tracks(masks, tracks), masks
 
 
+def _own_part(part: np.ndarray, claimed: np.ndarray, i: int, min_fraction: float) -> bool:
+    """Whether ``part`` lies mainly in object ``i``'s expected place (``claimed`` is the map of them)."""
+    where = claimed[part]
+    own = (where == i).sum()
+    return own >= min_fraction * len(where) and own >= ((where > 0) & (where != i)).sum()
+
+
+def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
+    """``mask`` dilated by a disk of ``radius`` pixels (computed on its bounding box)."""
+    box = _bbox(mask, pad=int(np.ceil(radius)) + 1)
+    out = np.zeros_like(mask)
+    out[box] = ndi.distance_transform_edt(~mask[box]) <= radius
+    return out
+
+
+def _bbox(mask: np.ndarray, pad: int = 0) -> tuple[slice, ...]:
+    """The bounding box of a non-empty mask, grown by ``pad`` pixels (clipped to the image)."""
+    box = []
+    for axis in range(mask.ndim):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(max(int(hits[0]) - pad, 0), min(int(hits[-1]) + 1 + pad, mask.shape[axis])))
+    return tuple(box)
+
+
+def _inner_distance(mask: np.ndarray, box: tuple[slice, ...]) -> np.ndarray:
+    """Distance of each pixel of ``mask[box]`` to the background; the image border counts as background."""
+    return ndi.distance_transform_edt(np.pad(mask[box], 1))[1:-1, 1:-1]
+
+
 def _mask_prompt(mask: np.ndarray) -> Prompt:
-    """Box, innermost point and the mask itself (as mask logits) of an object."""
-    prompt = _prompt_from_mask(mask)
-    return Prompt(points=prompt.points, point_labels=prompt.point_labels, box=prompt.box, mask=mask)
+    """Box, innermost point and the mask itself (as mask logits) of an object.
+
+    The same prompt as :func:`samzoo.segmentation.volume._prompt_from_mask` plus the mask, with
+    the distance transform computed on the object's bounding box only.
+    """
+    box = _bbox(mask)
+    inner = _inner_distance(mask, box)
+    y, x = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    y0, x0 = box[0].start, box[1].start
+    return Prompt(points=[[y + y0, x + x0]], point_labels=[1],
+                  box=[y0, x0, box[0].stop - 1, box[1].stop - 1], mask=mask)
 
 
 def _centroid(mask: np.ndarray) -> np.ndarray:
     return np.array(ndi.center_of_mass(mask), dtype=float)
 
 
-def _find_sister(model: SamzooModel, embeddings, mask: np.ndarray, mother: np.ndarray, *,
-                 min_area: int) -> list[np.ndarray]:
-    """After a collapse: the found daughter and its sister at the mirror position, if there is one."""
-    mirror = 2 * _centroid(mother) - _centroid(mask)
-    h, w = mask.shape
-    y, x = int(round(mirror[0])), int(round(mirror[1]))
-    if not (0 <= y < h and 0 <= x < w) or not mother[y, x] or mask[y, x]:
-        return []
-    inner = np.unravel_index(int(np.argmax(ndi.distance_transform_edt(mask))), mask.shape)
-    sister = predict(model, embeddings, {0: Prompt(points=[[y, x], list(inner)], point_labels=[1, 0])})[0]
-    sister = sister.full_mask(mask.shape) & ~mask
-    area, sister_area = mask.sum(), sister.sum()
-    overlap_with_mother = (sister & mother).sum() / max(sister_area, 1)
-    if sister_area < min_area or not 0.3 * area <= sister_area <= 3 * area or overlap_with_mother < 0.3:
-        return []
-    return [mask, sister]
+def _find_sisters(model: SamzooModel, embeddings, found: Mapping[int, np.ndarray], mothers: Mapping[int, np.ndarray],
+                  *, min_area: int) -> dict[int, list[np.ndarray]]:
+    """After a collapse: each found daughter and its sister at the mirror position, if there is one.
+
+    A collapsed mask may be one daughter of a division SAM did not see as two. The mirror of its
+    centre across the mother's centre is prompted (positive there, negative at the found
+    daughter), all collapsed objects of the frame in one decoder batch; a separate object of
+    similar size, mostly inside the mother's outline, is the sister.
+
+    Returns
+    -------
+    dict of object id -> [daughter, sister], for the objects whose sister was found.
+    """
+    prompts = {}
+    for i, mask in found.items():
+        mirror = 2 * _centroid(mothers[i]) - _centroid(mask)
+        h, w = mask.shape
+        y, x = int(round(mirror[0])), int(round(mirror[1]))
+        if not (0 <= y < h and 0 <= x < w) or not mothers[i][y, x] or mask[y, x]:
+            continue
+        box = _bbox(mask)
+        inner = _inner_distance(mask, box)
+        iy, ix = np.unravel_index(int(np.argmax(inner)), inner.shape)
+        prompts[i] = Prompt(points=[[y, x], [iy + box[0].start, ix + box[1].start]], point_labels=[1, 0])
+    if not prompts:
+        return {}
+    out = {}
+    for i, result in predict(model, embeddings, prompts).items():
+        mask, mother = found[i], mothers[i]
+        sister = result.full_mask(mask.shape) & ~mask
+        area, sister_area = mask.sum(), sister.sum()
+        overlap_with_mother = (sister & mother).sum() / max(sister_area, 1)
+        if sister_area >= min_area and 0.3 * area <= sister_area <= 3 * area and overlap_with_mother >= 0.3:
+            out[i] = [mask, sister]
+    return out

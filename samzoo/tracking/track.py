@@ -24,6 +24,7 @@ import numpy as np
 from samzoo.errors import DownloadError, InputError
 from samzoo.tracking.lineage import check_masks, relabel_tracks
 from samzoo.tracking.linking import link_overlap
+from samzoo.tracking.merged import split_late_divisions
 from samzoo.tracking.trackastra_link import TRACKASTRA_MODELS, link_trackastra
 
 
@@ -97,7 +98,7 @@ def _trackastra_at_hand(name: str | Path) -> bool:
 def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, mode: str = "auto",
           model=None, start: np.ndarray | Mapping | None = None, start_frame: int = 0, linker: str = "auto",
           trackastra_model: str | Path = "general_2d", segmenter: str = "ais", zstack: bool = False,
-          **link_options) -> TrackingResult:
+          split_merged: bool | None = None, **link_options) -> TrackingResult:
     """Track objects in a movie.
 
     Parameters
@@ -119,6 +120,11 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     segmenter : {"ais", "classical"}
     zstack : bool
         ``images`` are ``(T, Z, H, W)`` volumes (for segmentation; given masks say it themselves).
+    split_merged : bool, optional
+        With the overlap linker: move divisions back through frames where the segmentation
+        merged the two daughters, cutting the merged object at its neck
+        (:func:`samzoo.tracking.merged.split_late_divisions`). Default: only when ``track``
+        segments the movie itself (given masks are taken as they are).
     **link_options
         Passed to :func:`samzoo.tracking.linking.link_overlap` (e.g. ``max_distance``).
 
@@ -138,6 +144,8 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         return _result(graph, labels, "propagate")
     if mode != "auto":
         raise InputError(f"unknown tracking mode {mode!r}; use 'auto' or 'propagate'")
+    if split_merged is None:
+        split_merged = masks is None
     if masks is None:
         if images is None:
             raise InputError("automatic tracking needs images or masks")
@@ -158,7 +166,10 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         except DownloadError:
             if linker == "trackastra":
                 raise
-    return _result(link_overlap(masks, **link_options), masks, "overlap")
+    graph = link_overlap(masks, **link_options)
+    if split_merged:
+        graph, masks = split_late_divisions(graph, masks)
+    return _result(graph, masks, "overlap")
 
 
 def _result(graph: nx.DiGraph, masks: np.ndarray, linker: str) -> TrackingResult:

@@ -137,3 +137,81 @@ def test_bad_inputs(tiny_model, small_movie):
         propagate(tiny_model, small_movie.images[:2], np.ones((5, 5), int))
     with pytest.raises(InputError, match="start_frame"):
         propagate(tiny_model, small_movie.images[:2], small_movie.masks[0], start_frame=5)
+
+
+def test_one_decoder_batch_per_frame(small_movie, monkeypatch):
+    images = use_oracle(monkeypatch, small_movie.masks, "best")
+    oracle, calls = propagate_module.predict, []
+
+    def counting_predict(model, t, prompts):
+        calls.append((t, len(prompts)))
+        return oracle(model, t, prompts)
+
+    monkeypatch.setattr(propagate_module, "predict", counting_predict)
+    graph, result = propagate(None, images, small_movie.masks[0])
+    per_frame = np.bincount([t for t, _ in calls], minlength=len(images))
+    # every live object in one call; a second one only for the sisters of collapsed masks
+    assert per_frame[1:].max() <= 2 and per_frame[0] == 0
+    first_calls = {}
+    for t, n in calls:
+        first_calls.setdefault(t, n)
+    assert first_calls[1] == len(np.unique(result[0])) - 1
+
+
+def test_a_low_predicted_iou_alone_does_not_stop_an_object(monkeypatch):
+    shape = (40, 60)
+    masks = np.zeros((4,) + shape, dtype=np.int32)
+    for t in range(4):
+        masks[t][disk(shape, (20, 20 + 2 * t), 6)] = 1
+    images = use_oracle(monkeypatch, masks, "best")
+    oracle = propagate_module.predict
+
+    def unsure(model, t, prompts):  # right masks, low predicted IoU (an uncalibrated model)
+        return {i: _Answer(a.mask, score=0.3) for i, a in oracle(model, t, prompts).items()}
+
+    monkeypatch.setattr(propagate_module, "predict", unsure)
+    _, followed = propagate(None, images, masks[0])
+    assert all(followed[t].max() == 1 for t in range(4))
+    _, stopped = propagate(None, images, masks[0], min_score=0.5)
+    assert stopped[1:].max() == 0
+
+
+def test_mask_prompt_matches_the_volume_prompt(small_movie):
+    from samzoo.segmentation.volume import _prompt_from_mask
+
+    frame = small_movie.masks[0]
+    for label in np.unique(frame)[1:]:
+        mask = frame == label
+        ours, reference = propagate_module._mask_prompt(mask), _prompt_from_mask(mask)
+        assert np.array_equal(ours.points, reference.points) and np.array_equal(ours.box, reference.box)
+        assert ours.mask is mask
+
+
+def _answering(monkeypatch, answer):
+    """Replace the model by ``answer(t, prompt) -> mask``; frame t's 'embedding' is t."""
+    monkeypatch.setattr(propagate_module, "compute_embeddings", lambda model, image, cache=False: int(image.flat[0]))
+    monkeypatch.setattr(propagate_module, "predict",
+                        lambda model, t, prompts: {i: _Answer(answer(t, p)) for i, p in prompts.items()})
+
+
+def test_a_mask_that_caught_a_large_neighbour_keeps_only_the_object(monkeypatch):
+    shape = (60, 90)
+    cell = disk(shape, (30, 20), 6)
+    blob = np.zeros(shape, bool)
+    blob[10:50, 24:80] = True  # a large bright region touching the cell, never prompted
+    images = np.broadcast_to(np.arange(3)[:, None, None], (3,) + shape).copy()
+    _answering(monkeypatch, lambda t, p: cell | blob if t == 1 else cell)
+    _, result = propagate(None, images, cell.astype(int))
+    assert [int(result[t].max()) for t in range(3)] == [1, 1, 1]  # followed, not stopped
+    assert (result[1] > 0).sum() < 2 * cell.sum()  # the blob was not taken
+    assert (result[1] > 0)[cell].all()
+
+
+def test_a_split_part_away_from_the_mother_is_not_a_daughter(monkeypatch):
+    shape = (60, 90)
+    cell, stranger = disk(shape, (30, 20), 7), disk(shape, (30, 60), 6)  # the stranger is untracked
+    images = np.broadcast_to(np.arange(3)[:, None, None], (3,) + shape).copy()
+    _answering(monkeypatch, lambda t, p: cell | stranger)
+    graph, result = propagate(None, images, cell.astype(int))
+    assert graph.number_of_nodes() == 3 and max(d for _, d in graph.out_degree()) == 1  # no division
+    assert np.array_equal(result[2] > 0, cell)
