@@ -27,6 +27,7 @@ from samzoo.io import read_boxes_csv, read_image, read_points_csv, write_labels,
 from samzoo.io.blocks import merge_z_zarr, plan_blocks, plane_dims, segment_block, stitch_blocks
 from samzoo.io.prompt_windows import paste_windows, plan_windows, segment_window
 from samzoo.io.normalize import to_model_input
+from samzoo.segmentation.rescale import segment_rescaled
 
 MODES = ("ais", "amg", "apg", "classical")
 
@@ -53,6 +54,10 @@ def add_parser(subparsers) -> None:
                         help="automatic mode without prompts: ais (decoder + watershed, fastest), amg (grid of "
                              "point prompts), apg (AIS instances refined by SAM prompts), classical (no model: "
                              "smoothing, Otsu threshold, watershed)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="resize images by this factor before segmenting, labels come back at the original "
+                             "size: > 1 for objects much smaller than ~20 px across, < 1 for ones much larger "
+                             "than ~60 px (default 1)")
     parser.add_argument("--tile", type=int, help="model tile size (default: the model input size)")
     parser.add_argument("--halo", type=int, help="model tile overlap in pixels (default: tile / 8)")
     parser.add_argument("--overlay", help="overlay PNG to write (default: OUTPUT with _overlay.png; one image only)")
@@ -89,6 +94,7 @@ class Settings:
     min_z_extent: int
     points: str | None
     boxes: str | None
+    scale: float = 1.0
 
     @property
     def needs_model(self) -> bool:
@@ -120,6 +126,14 @@ def _prompts(settings: Settings) -> dict | None:
 def segment_plane(settings: Settings, plane: np.ndarray, *, prompts: dict | None = None,
                   progress: bool = False) -> np.ndarray:
     """Labels ``(H, W)`` of one 2D plane ``(H, W)`` or ``(H, W, C)`` with the settings' mode or prompts."""
+    def native(image: np.ndarray, given: dict | None = None) -> np.ndarray:
+        return _segment_native(settings, image, prompts=given, progress=progress)
+
+    return segment_rescaled(native, plane, settings.scale, prompts=prompts)
+
+
+def _segment_native(settings: Settings, plane: np.ndarray, *, prompts: dict | None = None,
+                    progress: bool = False) -> np.ndarray:
     if prompts is None and not to_model_input(plane).any():
         # a constant plane (after ignoring NaN/inf) holds no objects; an automatic method, above
         # all a young model, could still hallucinate some from the blank input
@@ -211,6 +225,8 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.halo is not None and (args.halo < 0 or 2 * args.halo >= (args.tile or 10**9)):
         raise InputError(f"--halo must satisfy 0 <= 2 * halo < tile, got halo {args.halo}"
                          + (f" and tile {args.tile}" if args.tile else ""))
+    if not (0.125 <= args.scale <= 8):  # beyond that, resize rather than rescale: memory grows with scale**2
+        raise InputError(f"--scale must be from 0.125 to 8, got {args.scale}")
     if args.min_z_extent < 1:
         raise InputError(f"--min-z-extent must be at least 1, got {args.min_z_extent}")
 def _check_block_options(args: argparse.Namespace) -> None:
@@ -228,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     _check_block_options(args)
     settings = _absolute(Settings(args.model, args.mode, args.axes, args.tile, args.halo, not args.no_cache,
-                                  not args.no_merge_z, args.min_z_extent, args.points, args.boxes))
+                                  not args.no_merge_z, args.min_z_extent, args.points, args.boxes, args.scale))
     inputs = expand_inputs(args.input)
     single = len(args.input) == 1 and len(inputs) == 1 and Path(args.input[0]) == inputs[0]
     if settings.needs_model:

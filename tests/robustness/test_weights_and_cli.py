@@ -157,6 +157,8 @@ CASES = [
     ("ok", ["--tile", "-5"], "--tile must be at least 16"),
     ("ok", ["--halo", "100"], "too large for tiles"),
     ("ok", ["--block", "10"], "--block must be at least 64"),
+    ("ok", ["--scale", "0"], "--scale must be from 0.125 to 8"),
+    ("ok", ["--scale", "nan"], "--scale must be from 0.125 to 8"),
     ("ok", ["--workers", "0"], "--workers"),
 ]
 
