@@ -62,6 +62,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--segmenter", choices=("ais", "classical"), default="ais",
                         help="auto mode without --masks: samzoo's AIS (default) or the classical baseline")
     parser.add_argument("--model", default=None, help="samzoo model for segmentation/propagation")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="auto mode: segment frames resized by this factor (> 1 for small objects; "
+                             "see samzoo segment --scale)")
     parser.add_argument("--max-distance", type=float, help="overlap linker: largest move per frame in pixels")
     parser.add_argument("--lineage-plot", help="also write a lineage-tree PNG here (several movies: a folder, "
                                                "one <movie stem>.png each)")
@@ -90,6 +93,7 @@ class Settings:
     max_distance: float | None
     start_frame: int
     link_masks: bool  # auto mode: link given --masks instead of segmenting
+    scale: float = 1.0
 
     @property
     def needs_model(self) -> bool:
@@ -159,7 +163,7 @@ def track_movie(settings: Settings, movie: Movie, outdir: Path):
     start = _start(movie) if settings.mode == "propagate" else None
     result = track(images, masks, mode=settings.mode, model=model, start=start, start_frame=settings.start_frame,
                    linker=settings.linker, trackastra_model=settings.trackastra_model, segmenter=settings.segmenter,
-                   zstack="z" in image.dims, **options)
+                   zstack="z" in image.dims, scale=settings.scale, **options)
     outdir.mkdir(parents=True, exist_ok=True)
     if "ctc" in settings.formats:
         to_ctc(result.graph, result.masks, outdir)
@@ -198,6 +202,10 @@ def _check_options(args: argparse.Namespace) -> None:
         raise InputError("--mode propagate needs --prompts, --boxes or --start-labels")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if not (0.125 <= args.scale <= 8):
+        raise InputError(f"--scale must be from 0.125 to 8, got {args.scale}")
+    if args.scale != 1 and (args.mode == "propagate" or args.masks):
+        raise InputError("--scale applies when track segments the frames itself (--mode auto without --masks)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     settings = Settings(args.mode, args.axes, tuple(formats), args.linker, _absolute(args.trackastra_model),
                         args.segmenter, _absolute(args.model), args.max_distance, args.start_frame,
-                        link_masks=bool(args.masks))
+                        link_masks=bool(args.masks), scale=args.scale)
     inputs = expand_inputs(args.input)
     single = len(args.input) == 1 and len(inputs) == 1 and Path(args.input[0]) == inputs[0]
     if not single:

@@ -50,14 +50,18 @@ class TrackingResult:
     linker: str
 
 
-def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zstack: bool = False) -> np.ndarray:
+def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zstack: bool = False,
+                  scale: float = 1.0) -> np.ndarray:
     """Instance labels for every frame of a movie ``(T, H, W[, C])``, or ``(T, Z, H, W)`` with ``zstack``.
 
     ``segmenter`` is ``"ais"`` (samzoo model, :func:`samzoo.segmentation.ais.segment_ais`) or
     ``"classical"`` (:func:`samzoo.segmentation.classical.classical_baseline`, no model). With
     ``zstack``, each frame's slices are segmented and joined into 3D objects
-    (:func:`samzoo.segmentation.volume.merge_slices`), as ``samzoo segment`` does.
+    (:func:`samzoo.segmentation.volume.merge_slices`), as ``samzoo segment`` does. ``scale``
+    resizes each plane before segmenting (:func:`samzoo.segmentation.rescale.segment_rescaled`).
     """
+    from samzoo.segmentation.rescale import segment_rescaled
+
     images = np.asarray(images)
     if segmenter not in ("ais", "classical"):
         raise InputError(f"unknown segmenter {segmenter!r}; use 'ais' or 'classical'")
@@ -72,11 +76,14 @@ def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zst
         def segment(plane):
             return segment_ais(model, plane)
 
+    def segment_scaled(plane):
+        return segment_rescaled(segment, plane, scale)
+
     if not zstack:
-        return np.stack([segment(frame) for frame in images])
+        return np.stack([segment_scaled(frame) for frame in images])
     from samzoo.segmentation.volume import merge_slices
 
-    return np.stack([merge_slices(np.stack([segment(plane) for plane in volume])) for volume in images])
+    return np.stack([merge_slices(np.stack([segment_scaled(plane) for plane in volume])) for volume in images])
 
 
 def classical(frame: np.ndarray) -> np.ndarray:
@@ -98,7 +105,7 @@ def _trackastra_at_hand(name: str | Path) -> bool:
 def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, mode: str = "auto",
           model=None, start: np.ndarray | Mapping | None = None, start_frame: int = 0, linker: str = "auto",
           trackastra_model: str | Path = "general_2d", segmenter: str = "ais", zstack: bool = False,
-          split_merged: bool | None = None, **link_options) -> TrackingResult:
+          split_merged: bool | None = None, scale: float = 1.0, **link_options) -> TrackingResult:
     """Track objects in a movie.
 
     Parameters
@@ -125,6 +132,9 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         merged the two daughters, cutting the merged object at its neck
         (:func:`samzoo.tracking.merged.split_late_divisions`). Default: only when ``track``
         segments the movie itself (given masks are taken as they are).
+    scale : float
+        ``mode="auto"`` without masks: segment every plane resized by this factor (see
+        :func:`segment_movie`).
     **link_options
         Passed to :func:`samzoo.tracking.linking.link_overlap` (e.g. ``max_distance``).
 
@@ -138,6 +148,8 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
 
         if images is None or start is None:
             raise InputError("mode='propagate' needs the images and the objects to start from (labels or prompts)")
+        if scale != 1:
+            raise InputError("scale applies to automatic segmentation (mode='auto'), not to propagation")
         if zstack:
             raise InputError("mode='propagate' follows objects in 2D movies (t, y, x); use mode='auto' for 3D + time")
         graph, labels = propagate(load_model() if model is None else model, images, start, start_frame=start_frame)
@@ -149,7 +161,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     if masks is None:
         if images is None:
             raise InputError("automatic tracking needs images or masks")
-        masks = segment_movie(images, model=model, segmenter=segmenter, zstack=zstack)
+        masks = segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=scale)
     masks = check_masks(masks)
     if images is not None and np.asarray(images).shape[:masks.ndim] != masks.shape:
         raise InputError(f"images {np.asarray(images).shape} and masks {masks.shape} do not match")

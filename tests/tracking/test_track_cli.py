@@ -69,3 +69,21 @@ def test_track_errors_are_one_line(movie_files, tmp_path, capsys):
     assert "unknown trackastra model 'nope'" in capsys.readouterr().err
     assert main(["evaluate-tracking", str(tmp_path), str(tmp_path)]) == 1
     assert "_track.txt" in capsys.readouterr().err
+
+
+def test_track_scale(movie_files, tmp_path, capsys):
+    """--scale reaches the segmentation (classical here: no model needed) and is refused where it cannot apply."""
+    from samzoo.segmentation.rescale import segment_rescaled
+    from samzoo.tracking.track import classical
+
+    movie, masks, _ = movie_files
+    assert main(["track", str(movie), "--axes", "tyx", "--segmenter", "classical", "--scale", "0.5",
+                 "-o", str(tmp_path / "half"), "--format", "ctc"]) == 0
+    frames = tifffile.imread(movie)
+    first = tifffile.imread(tmp_path / "half" / "mask000.tif")
+    assert np.array_equal(first > 0, segment_rescaled(classical, frames[0], 0.5) > 0)
+    assert not np.array_equal(first > 0, classical(frames[0]) > 0)  # the scale made a difference
+    capsys.readouterr()
+    assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "--scale", "2",
+                 "-o", str(tmp_path / "o")]) == 1
+    assert "--scale applies when track segments" in capsys.readouterr().err
