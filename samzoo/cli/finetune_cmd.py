@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
+from samzoo.errors import InputError
 from samzoo.models.ais_decoder import AISDecoder
 from samzoo.models.load import load_model
 from samzoo.training.data import CropSampler, pairs_from_files
@@ -36,6 +39,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--lora-rank", type=int, default=0, help="LoRA adapters of this rank on the encoder")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--package", action="store_true",
+                        help="also write bioimage.io packages (AIS + prompt) of the result into OUTDIR/packages, "
+                             "with one of your (validation) images as test data, and test them offline")
     parser.set_defaults(func=run)
 
 
@@ -50,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
             model.ais_decoder = AISDecoder(image_skip=True)
         model.config.name = f"{model.name}_finetuned"
     pairs = pairs_from_files(args.images, args.labels)
-    validate = None
+    validate, val_pairs = None, []
     if args.val_images and args.val_labels:
-        validate = make_validation(pairs_from_files(args.val_images, args.val_labels), model.input_size)
+        val_pairs = pairs_from_files(args.val_images, args.val_labels)
+        validate = make_validation(val_pairs, model.input_size)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(50, args.steps),
                          freeze_encoder=args.freeze_encoder, embedding_pool=args.embedding_pool if args.freeze_encoder else 0,
                          lora_rank=args.lora_rank, checkpoint_every=args.checkpoint_every,
@@ -63,4 +70,33 @@ def run(args: argparse.Namespace) -> int:
     best = outdir / "best.safetensors"
     final = trainer.export(outdir / "model.safetensors")
     print(f"model: {final}" + (f"\nbest by validation: {best}" if best.exists() else ""))
+    if args.package:
+        return _package(best if best.exists() else final, val_pairs + pairs, outdir / "packages")
     return 0
+
+
+def _package(weights: Path, candidates: list, output_dir: Path) -> int:
+    """bioimage.io packages of the finetuned model, tested; 1 if a test failed.
+
+    The test image is the first of ``candidates`` (validation pairs first: never trained on)
+    whose central crop, which becomes the package's test tensor, holds an object to prompt.
+    """
+    from samzoo.packaging import samples
+    from samzoo.packaging.builder import build_packages
+
+    model = load_model(weights)
+
+    def promptable(pair) -> bool:
+        crop = samples.square_crop(pair.labels, model.input_size)
+        return bool((np.bincount(crop.ravel())[1:] >= samples.MIN_PROMPT_AREA).any())
+
+    sample = next((pair for pair in candidates if promptable(pair)), None)
+    if sample is None:
+        raise InputError(f"no image's central {model.input_size}-pixel crop holds an object of at least "
+                         f"{samples.MIN_PROMPT_AREA} pixels for the package's test prompts; the model is saved, "
+                         "package it with `samzoo package MODEL --image ... --labels ...`")
+    built = build_packages(model, output_dir, name=model.name, image=sample.image, labels=sample.labels,
+                           image_description=f"a plane of the finetuning data ({sample.name or 'user data'})")
+    for package in built:
+        print(f"package: {package.path} (bioimageio test: {package.test_status})")
+    return int(any(package.test_status == "failed" for package in built))

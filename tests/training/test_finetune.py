@@ -42,3 +42,18 @@ def test_finetune_cli_frozen_encoder_then_lora(tmp_path, hela_frame):
     for run in ("frozen", "lora"):
         model = load_model(tmp_path / run / "model.safetensors")
         assert model.input_size == 64 and (tmp_path / run / "last.pt").exists()
+
+
+def test_finetune_cli_packages_the_result(tmp_path, hela_frame, capsys):
+    """--package: the finetuned model comes out as bioimage.io packages that pass bioimageio test."""
+    image, labels = hela_frame
+    for i, (y, x) in enumerate([(0, 0), (200, 300)]):  # the first crop's centre holds no whole nucleus
+        tifffile.imwrite(tmp_path / f"img{i}.tif", image[y:y + 96, x:x + 96])
+        tifffile.imwrite(tmp_path / f"lab{i}.tif", labels[y:y + 96, x:x + 96])
+    assert main(["finetune", "--images", str(tmp_path / "img*.tif"), "--labels", str(tmp_path / "lab*.tif"),
+                 "--from-scratch", "samzoo_tiny", "--input-size", "64", "--steps", "1", "--batch-size", "1",
+                 "-o", str(tmp_path / "run"), "--package"]) == 0
+    out = capsys.readouterr().out
+    zips = sorted(p.name for p in (tmp_path / "run" / "packages").glob("*.bioimageio.zip"))
+    assert zips == ["samzoo_tiny_finetuned_ais.bioimageio.zip", "samzoo_tiny_finetuned_prompt.bioimageio.zip"], zips
+    assert out.count("bioimageio test: passed") == 2, out
