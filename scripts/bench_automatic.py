@@ -26,7 +26,7 @@ file is also its worker (``--msam-worker job.json``, which imports no samzoo).
 
     OMP_NUM_THREADS=1 python scripts/bench_automatic.py [--model runs/samzoo_tiny/best.safetensors]
         [--datasets hela,bacteria] [--planes 1] [--crops 4] [--points-per-side 16] [--vit-t-points 16]
-        [--big 8192] [--threads 1]
+        [--big 8192] [--threads 1] [--pred-iou 0.7] [--stability 0.85]
     # the full-size run: every held-out plane of every data set, all crops, denser grids
     python scripts/bench_automatic.py --datasets hela,bacteria,cho,nuclei3d --planes 99 --crops 99 \\
         --points-per-side 32 --vit-t-points 32
@@ -223,11 +223,22 @@ def _samzoo_modes(model, crops, args, tmp: Path, msam_python: str | None) -> tup
     import torch
 
     from samzoo.evaluation import evaluate_many
-    from samzoo.segmentation.ais import segment_ais
+    from samzoo.segmentation import automatic
+    from samzoo.segmentation.ais import ais_maps, segment_ais
     from samzoo.segmentation.automatic import grid_points, segment_amg, segment_apg
     from samzoo.segmentation.embeddings import compute_embeddings
 
-    times = {k: 0.0 for k in ("encoder", "ais", "amg", "amg_exact", "apg")}
+    times = {k: 0.0 for k in ("encoder", "ais", "ais_decoder", "amg", "amg_exact", "apg")}
+    # prompts that reach SAM's decoder, per AMG mode: counted by wrapping automatic.predict
+    prompts = {"amg": 0, "amg_exact": 0}
+    counting = {"mode": None}
+
+    def counted_predict(model, embeddings, batch, **kwargs):
+        if counting["mode"]:
+            prompts[counting["mode"]] += len(batch)
+        return predict(model, embeddings, batch, **kwargs)
+
+    predict, automatic.predict = automatic.predict, counted_predict
     pairs = {k: [] for k in ("ais", "amg", "amg_exact", "apg", "msam")}
     agree = {k: [] for k in ("amg", "amg_exact")}
     job = {"mode": "decoder", "threads": args.threads, "input_size": model.input_size, "settings": SETTINGS,
@@ -243,11 +254,16 @@ def _samzoo_modes(model, crops, args, tmp: Path, msam_python: str | None) -> tup
         if has_ais:
             results["ais"], t = _timed(segment_ais, model, image, embeddings=emb)
             times["ais"] += t
+            _, t = _timed(ais_maps, model, emb)  # the AIS decoder alone: the rest of AIS is post-processing
+            times["ais_decoder"] += t
+        counting["mode"] = "amg"
         results["amg"], t = _timed(segment_amg, model, image, embeddings=emb, **amg_kw)
         times["amg"] += t
+        counting["mode"] = "amg_exact"
         results["amg_exact"], t = _timed(segment_amg, model, image, embeddings=emb, foreground_threshold=None,
                                          skip_covered=False, **amg_kw)
         times["amg_exact"] += t
+        counting["mode"] = None
         if has_ais:
             results["apg"], t = _timed(segment_apg, model, image, embeddings=emb, nms_iou=SETTINGS["nms_iou"],
                                        min_size=SETTINGS["min_size"])
@@ -281,7 +297,8 @@ def _samzoo_modes(model, crops, args, tmp: Path, msam_python: str | None) -> tup
     agreement = {k: evaluate_many(v)[1]["msa"] for k, v in agree.items() if v}
     objects = {k: sum(len(np.unique(p[0])) - 1 for p in v) for k, v in pairs.items() if v}
     objects["ground truth"] = sum(len(np.unique(c[2])) - 1 for c in crops)
-    return times, scores, agreement, msam, objects
+    automatic.predict = predict
+    return times, scores, agreement, msam, objects, prompts
 
 
 def _head_to_head(vit_model, checkpoint: Path, crops, args, tmp: Path, msam_python: str) -> dict:
@@ -398,6 +415,10 @@ def main() -> None:
     parser.add_argument("--vit-t-points", type=int, default=16, help="AMG grid per 1024 pixels (B)")
     parser.add_argument("--big", type=int, default=8192, help="side of the big image (0: skip section C)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, the same for both libraries")
+    parser.add_argument("--pred-iou", type=float, default=SETTINGS["pred_iou_threshold"],
+                        help="AMG predicted-IoU threshold, both libraries")
+    parser.add_argument("--stability", type=float, default=SETTINGS["stability_threshold"],
+                        help="AMG stability-score threshold, both libraries")
     parser.add_argument("--msam-python", default=MSAM_PYTHON)
     parser.add_argument("--skip", default="", help="comma list of sections to skip: a,b,c")
     parser.add_argument("--msam-worker", default=None, help=argparse.SUPPRESS)
@@ -411,6 +432,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    SETTINGS.update(pred_iou_threshold=args.pred_iou, stability_threshold=args.stability)
     skip = set(filter(None, args.skip.split(",")))
     datasets = args.datasets.split(",")
     msam_python = args.msam_python if Path(args.msam_python).exists() else None
@@ -425,7 +447,7 @@ def main() -> None:
         model, note = _load_samzoo_model(args.model, args.input_size)
         if "a" not in skip:
             crops = _crops(datasets, args.planes, model.input_size, args.crops)
-            times, scores, agreement, msam, objects = _samzoo_modes(model, crops, args, tmp, msam_python)
+            times, scores, agreement, msam, objects, prompts = _samzoo_modes(model, crops, args, tmp, msam_python)
             enc = times["encoder"]
             lines.append(f"A. samzoo modes: model {model.name} ({model.config.architecture}, input "
                          f"{model.input_size}) {note}".rstrip())
@@ -446,6 +468,13 @@ def main() -> None:
                         lines.append(f"   micro-sam amg / samzoo {m}: total {msam_total / (enc + times[m]):.2f}x, "
                                      f"decoder stage {msam['amg_s'] / max(times[m], 1e-9):.2f}x; "
                                      f"mSA difference {scores[m] - scores['msam']:+.3f}")
+            if "ais" in scores:
+                lines.append(f"   AIS split (s, all crops): encoder {enc:.3f}, AIS decoder {times['ais_decoder']:.3f}, "
+                             f"post-processing {times['ais'] - times['ais_decoder']:.3f} (AIS time minus a separate "
+                             "timing of the decoder alone)")
+            lines.append(f"   prompts decoded: amg {prompts['amg']}, amg_exact {prompts['amg_exact']} "
+                         f"(thresholds: predicted IoU {SETTINGS['pred_iou_threshold']}, stability "
+                         f"{SETTINGS['stability_threshold']})")
             lines.append("   objects found: " + ", ".join(f"{k} {v}" for k, v in objects.items())
                          + (" (agree = 1 when both find nothing)" if not objects.get("amg") else ""))
             if "ais" in scores:

@@ -15,8 +15,11 @@ makes boundaries pixel-accurate for objects only ~10 pixels wide.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 N_OUTPUTS = 3
 
@@ -96,3 +99,30 @@ class AISDecoder(nn.Module):
         x = self.up2(x, s2)
         x = self.up1(x, s1)
         return torch.sigmoid(self.head(x))
+
+
+def inference_copy(decoder: AISDecoder) -> AISDecoder:
+    """A copy of ``decoder`` for fast inference: BatchNorm folded into the convolutions, channels-last.
+
+    Folding removes one pass over every feature map per convolution (BatchNorm in eval mode
+    is a per-channel affine map, which the preceding convolution can absorb); channels-last
+    runs the few-channel, full-resolution convolutions ~1.5x faster on CPU. The outputs equal
+    ``decoder``'s in eval mode to float rounding (~1e-6). The copy's parameter names differ
+    (the BatchNorms become ``Identity``): use it for inference only, never save it.
+
+    Parameters
+    ----------
+    decoder : AISDecoder
+        Must be in eval mode (BatchNorm with running statistics).
+    """
+    if decoder.training:
+        raise ValueError("BatchNorm can only be folded in eval mode: call decoder.eval() first")
+    fused = copy.deepcopy(decoder)
+    for block in fused.modules():
+        if isinstance(block, nn.Sequential):
+            layers = list(block)
+            for i in range(len(layers) - 1):
+                if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+                    block[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
+                    block[i + 1] = nn.Identity()
+    return fused.to(memory_format=torch.channels_last)

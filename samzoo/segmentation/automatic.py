@@ -4,9 +4,12 @@ AMG spends most of its time in the mask decoder, once per prompt. Three things k
 
 - prompts that cannot hit an object are skipped: with an AIS decoder, grid points on
   background (foreground probability below ``foreground_threshold``) never reach SAM's decoder;
-- prompts are decoded in batches, and a prompt falling inside a mask accepted by an earlier
-  batch is dropped (it would only find that object again);
+- prompts are decoded in batches, points deep inside AIS objects first, and a prompt falling
+  inside a mask accepted by an earlier batch is dropped (it would only find that object again);
 - the grid is laid per tile inner region, so no point is decoded twice across tile halos.
+
+Each decoded prompt is itself cheaper than in SAM's own code path, see
+:func:`samzoo.segmentation.mask_decoder.decode_masks`.
 
 Candidates are filtered by predicted IoU and stability, de-duplicated by box NMS
 (torchvision), cleaned (small regions and holes) and painted largest first.
@@ -25,7 +28,7 @@ from tqdm import tqdm
 from samzoo.models.model import SamzooModel
 from samzoo.segmentation.ais import ais_maps
 from samzoo.segmentation.embeddings import ImageEmbeddings, compute_embeddings
-from samzoo.segmentation.predictor import ObjectMask, Prompt, predict
+from samzoo.segmentation.predictor import ObjectMask, Prompt, predict, prompts_per_call
 from samzoo.segmentation.watershed import watershed_from_maps
 
 
@@ -109,10 +112,18 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     embeddings = embeddings or compute_embeddings(model, image)
     points = grid_points(embeddings, points_per_side)
     if foreground_threshold is not None and model.ais_decoder is not None:
-        foreground = ais_maps(model, embeddings)[0]
-        points = points[foreground[points[:, 0].astype(int), points[:, 1].astype(int)] >= foreground_threshold]
+        maps = ais_maps(model, embeddings)
+        at_points = maps[:, points[:, 0].astype(int), points[:, 1].astype(int)]
+        # points deep inside objects first (AIS boundary distance near 1): their masks, once
+        # accepted, cover the object's other points, which are then never decoded
+        order = np.argsort(-at_points[2], kind="stable")
+        points = points[order][at_points[0][order] >= foreground_threshold]
+        del maps
     covered = np.zeros(embeddings.shape, dtype=bool)
     candidates: list[ObjectMask] = []
+    # predict() decodes at most prompts_per_call prompts at once anyway: smaller batches cost
+    # nothing and let covered points be dropped sooner
+    batch_size = min(batch_size, prompts_per_call(model)) if skip_covered else batch_size
     for start in tqdm(range(0, len(points), batch_size), desc="AMG", disable=not progress, leave=False):
         batch = points[start:start + batch_size]
         if skip_covered:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import remove_small_objects
-from skimage.segmentation import relabel_sequential, watershed
+from skimage.segmentation import watershed
 
 
 def watershed_from_maps(maps: np.ndarray, *, foreground_threshold: float = 0.5,
@@ -45,16 +44,42 @@ def watershed_from_maps(maps: np.ndarray, *, foreground_threshold: float = 0.5,
     1
     """
     foreground = maps[0] > foreground_threshold
-    if not foreground.any():
+    box = _bounding_box(foreground)
+    if box is None:
         return np.zeros(maps.shape[1:], dtype=np.int32)
-    seeds_mask = foreground & (maps[1] < center_threshold) & (maps[2] > boundary_threshold)
-    seeds, _ = ndi.label(seeds_mask)
-    del seeds_mask
-    # in place where possible: on large images (8192^2) every full-size copy is 0.25-0.5 GB
-    remove_small_objects(seeds, max_size=max(min_size // 4, 1) - 1, out=seeds)
-    labels = watershed(-maps[2], markers=seeds, mask=foreground)
+    # everything below happens inside the foreground's bounding box: the watershed floods only
+    # the foreground, so the result is the same, and on sparse images the box is much smaller
+    foreground, center, boundary = foreground[box], maps[1][box], maps[2][box]
+    seeds, _ = ndi.label(foreground & (center < center_threshold) & (boundary > boundary_threshold))
+    _drop_small(seeds, max(min_size // 4, 1))
+    labels = watershed(-boundary, markers=seeds, mask=foreground)
     del seeds
-    remove_small_objects(labels, max_size=min_size - 1, out=labels)
-    labels, _, _ = relabel_sequential(labels)
-    return labels.astype(np.int32, copy=False)
+    _drop_small(labels, min_size, relabel=True)
+    labels = labels.astype(np.int32, copy=False)
+    if labels.shape == maps.shape[1:]:
+        return labels
+    out = np.zeros(maps.shape[1:], dtype=np.int32)
+    out[box] = labels
+    return out
 
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The smallest ``(rows, cols)`` slices holding every True pixel of ``mask``; None if there is none."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return None
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _drop_small(labels: np.ndarray, min_size: int, *, relabel: bool = False) -> None:
+    """In place: set labels with fewer than ``min_size`` pixels to 0; with ``relabel``, renumber the rest 1, 2, ...
+
+    One pixel count and one lookup table: the same as scikit-image's ``remove_small_objects``
+    followed by ``relabel_sequential`` (labels keep their order), without a full-size copy
+    (at 8192 x 8192 each copy is 0.25-0.5 GB).
+    """
+    counts = np.bincount(labels.ravel())
+    keep = counts >= min_size
+    keep[0] = False
+    lut = np.where(keep, np.cumsum(keep) if relabel else np.arange(len(keep)), 0).astype(labels.dtype)
+    np.take(lut, labels, out=labels, mode="clip")  # "clip": no hidden buffer the size of labels

@@ -5,7 +5,6 @@ training; see model_cards/samzoo_tiny_lm.md): AIS mSA 0.764, one point per nucle
 box 0.535. A regression in the weights, the loading or the segmentation code fails here.
 """
 
-import numpy as np
 import pytest
 
 from samzoo import evaluate_instances, load_model, segment_ais

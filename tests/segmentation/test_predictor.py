@@ -64,3 +64,16 @@ def test_bad_prompts(tiny_model, hela_frame):
         Prompt()
     with pytest.raises(InputError, match="1 \\(positive\\) or 0"):
         Prompt(points=[[1, 1]], point_labels=[2])
+
+
+def test_many_prompts_give_what_each_gives_alone(tiny_model, hela_frame, monkeypatch):
+    from samzoo.segmentation import predictor
+
+    monkeypatch.setattr(predictor, "PROMPT_TOKENS_PER_CALL", 64 * 3)  # 3 prompts per decoder call at input 128
+    emb = compute_embeddings(tiny_model, hela_frame[0][:128, :128])
+    prompts = {i: Prompt(points=[[10 + 12 * i, 15 + 9 * i]], point_labels=[1]) for i in range(8)}
+    together = predict(tiny_model, emb, prompts)
+    for i, prompt in prompts.items():
+        alone = predict(tiny_model, emb, {i: prompt})[i]
+        assert abs(alone.score - together[i].score) < 1e-4
+        assert (alone.mask != together[i].mask).sum() <= 2  # logits at exactly 0 may round either way

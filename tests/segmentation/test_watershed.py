@@ -1,4 +1,7 @@
 import numpy as np
+from scipy import ndimage as ndi
+from skimage.morphology import remove_small_objects
+from skimage.segmentation import relabel_sequential, watershed
 
 from samzoo.segmentation.watershed import watershed_from_maps
 from samzoo.training.data import instance_targets
@@ -22,3 +25,28 @@ def test_perfect_maps_give_back_the_instances(hela_frame):
 
 def test_empty_foreground():
     assert watershed_from_maps(np.zeros((3, 16, 16), np.float32)).max() == 0
+
+
+def _reference(maps, min_size):
+    """The straightforward formulation: scikit-image on the whole image, then relabel."""
+    foreground = maps[0] > 0.5
+    seeds, _ = ndi.label(foreground & (maps[1] < 0.5) & (maps[2] > 0.5))
+    seeds = remove_small_objects(seeds, max_size=max(min_size // 4, 1) - 1)
+    labels = remove_small_objects(watershed(-maps[2], markers=seeds, mask=foreground), max_size=min_size - 1)
+    return relabel_sequential(labels)[0]
+
+
+def test_same_labels_as_the_whole_image_formulation(hela_frame):
+    # real objects (targets of a real segmentation, blurred and noised) in one corner: the
+    # bounding-box shortcut and the one-pass size filter must change nothing
+    _, seg = hela_frame
+    maps = np.zeros((3, 300, 400), np.float32)
+    maps[:, 150:, 200:] = instance_targets(seg[100:250, 200:400].astype(np.int32))
+    rng = np.random.default_rng(0)
+    maps = np.clip(ndi.gaussian_filter(maps, (0, 1, 1)) + rng.normal(0, 0.15, maps.shape), 0, 1).astype(np.float32)
+    for min_size in (1, 10, 25):
+        expected = _reference(maps, min_size)
+        got = watershed_from_maps(maps, min_size=min_size)
+        assert got.dtype == np.int32 and got.max() > 5
+        np.testing.assert_array_equal(got, expected)
+
