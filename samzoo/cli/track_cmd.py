@@ -6,6 +6,11 @@ each movie gets its own folder ``OUTDIR/<movie stem>/`` with the same files, wri
 (a temporary sibling folder, then a rename), and a rerun skips the movies already done.
 Options that name one file per movie (``--masks``, ``--prompts``, ``--boxes``,
 ``--start-labels``, ``--lineage-plot``) then name a folder, matched by movie stem.
+
+A Zarr movie (read lazily) whose image and labels would need more than ``--max-memory`` GiB is
+tracked frame by frame (:func:`samzoo.tracking.track.track_on_disk`): its labels go into a Zarr
+store in a working folder next to OUTDIR (removed at the end) and the CTC masks are written one
+frame at a time, with the same result as in memory.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -41,7 +47,12 @@ def add_parser(subparsers) -> None:
                     "(OUTDIR/tracks.geff). Several movies (names, a folder or a glob) are a batch on dask "
                     "(a local cluster, or --scheduler): each gets the same files in OUTDIR/<movie stem>/, "
                     "a rerun skips finished movies, and --masks, --prompts, --boxes, --start-labels and "
-                    "--lineage-plot name folders with one file per movie, <movie stem>.tif/.csv/.png.")
+                    "--lineage-plot name folders with one file per movie, <movie stem>.tif/.csv/.png. "
+                    "Movies larger than memory: a Zarr/OME-Zarr INPUT (and --masks) is read lazily; when the "
+                    "movie and its labels would need more than --max-memory, --mode auto tracks it frame by frame "
+                    "with the overlap linker (labels in a Zarr store in a working folder next to OUTDIR, CTC "
+                    "masks written frame by frame; same result as in memory). --mode propagate and --linker "
+                    "trackastra need the movie in memory and refuse such movies.")
     parser.add_argument("input", nargs="+", help="movie(s): TIFF or Zarr with a t axis; folders or glob patterns")
     parser.add_argument("-o", "--outdir", required=True, help="output folder")
     parser.add_argument("--axes", help="axes of INPUT (and --masks), e.g. tyx or tzyx, when the file does not say")
@@ -66,6 +77,9 @@ def add_parser(subparsers) -> None:
                         help="auto mode: segment frames resized by this factor (> 1 for small objects; "
                              "see samzoo segment --scale)")
     parser.add_argument("--max-distance", type=float, help="overlap linker: largest move per frame in pixels")
+    parser.add_argument("--max-memory", type=float, default=4.0,
+                        help="GiB: a Zarr movie whose image and labels would need more is tracked frame by frame "
+                             "(out of core; --mode auto with the overlap linker); 0: every Zarr movie (default 4)")
     parser.add_argument("--lineage-plot", help="also write a lineage-tree PNG here (several movies: a folder, "
                                                "one <movie stem>.png each)")
     parser.add_argument("--scheduler", default=None,
@@ -94,6 +108,7 @@ class Settings:
     start_frame: int
     link_masks: bool  # auto mode: link given --masks instead of segmenting
     scale: float = 1.0
+    max_memory: float = 4.0  # GiB; a larger lazy (Zarr) movie is tracked frame by frame
 
     @property
     def needs_model(self) -> bool:
@@ -144,26 +159,66 @@ def _start(movie: Movie):
 
 
 def track_movie(settings: Settings, movie: Movie, outdir: Path):
-    """Track one movie, write its files into ``outdir`` (and its lineage plot); ``(result, divisions)``."""
-    from samzoo.tracking import lineage_plot, to_ctc, to_geff, to_napari, track
+    """Track one movie, write its files into ``outdir`` (and its lineage plot); ``(result, divisions)``.
+
+    A lazy (Zarr) movie larger than ``settings.max_memory`` is tracked frame by frame (see the
+    module docstring); napari and geff outputs come from the graph alone, so they cost no more.
+    """
+    from samzoo.tracking import track
 
     image = read_image(movie.source, axes=settings.axes)
     if "t" not in image.dims:
         raise InputError(f"{movie.source} has axes {''.join(image.dims)}: tracking needs a t axis "
                          "(pass --axes, e.g. tyx)")
     image = image.transpose("t", ..., "y", "x", *(["c"] if "c" in image.dims else []))
-    images = np.asarray(image.values)
-    masks = None
-    if movie.masks:
-        masks = np.asarray(read_image(movie.masks, axes=settings.axes).values)
-        if masks.shape != images.shape[:masks.ndim]:
-            raise InputError(f"--masks {masks.shape} do not match the movie {images.shape}")
+    masks = read_image(movie.masks, axes=settings.axes).data if movie.masks else None
+    if masks is not None and masks.shape != image.shape[:masks.ndim]:
+        raise InputError(f"--masks {masks.shape} do not match the movie {image.shape}")
+    out_of_core = _out_of_core(settings, image, masks)
+    if out_of_core:
+        _check_out_of_core(settings, image)
     model = _model(settings.model) if settings.needs_model else None
     options = {} if settings.max_distance is None else {"max_distance": settings.max_distance}
+    if out_of_core:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        # the label store lives next to OUTDIR (same disk, which holds the result too) until written
+        with tempfile.TemporaryDirectory(prefix=f".{outdir.name}.work-", dir=outdir.parent) as work:
+            result = track(image.data, masks, workdir=work, model=model, segmenter=settings.segmenter,
+                           zstack="z" in image.dims, scale=settings.scale, linker="overlap", **options)
+            return _write(settings, movie, outdir, result)
+    images = np.asarray(image.values)
+    masks = None if masks is None else np.asarray(masks)
     start = _start(movie) if settings.mode == "propagate" else None
     result = track(images, masks, mode=settings.mode, model=model, start=start, start_frame=settings.start_frame,
                    linker=settings.linker, trackastra_model=settings.trackastra_model, segmenter=settings.segmenter,
                    zstack="z" in image.dims, scale=settings.scale, **options)
+    return _write(settings, movie, outdir, result)
+
+
+def _out_of_core(settings: Settings, image, masks) -> bool:
+    """Whether to track frame by frame: a lazy (Zarr) movie that needs more than --max-memory in memory."""
+    lazy = not isinstance(image.data, np.ndarray) or (masks is not None and not isinstance(masks, np.ndarray))
+    labels = int(np.prod(image.shape[:4 if "z" in image.dims else 3])) * 4  # uint32 labels
+    # the image, its labels and their relabelled copy, as the in-memory path holds them
+    need = image.nbytes + 2 * labels
+    return lazy and need > settings.max_memory * 2 ** 30
+
+
+def _check_out_of_core(settings: Settings, image) -> None:
+    size = f"{image.nbytes / 2 ** 30:.2f} GiB"
+    if settings.mode == "propagate":
+        raise InputError(f"--mode propagate needs the whole movie in memory; this movie ({size} plus labels) is "
+                         f"more than --max-memory {settings.max_memory:g} GiB: raise --max-memory or use --mode auto")
+    if settings.linker == "trackastra":
+        raise InputError(f"--linker trackastra needs the whole movie in memory; this movie ({size} plus labels) is "
+                         f"more than --max-memory {settings.max_memory:g} GiB: raise --max-memory or use "
+                         "--linker overlap")
+
+
+def _write(settings: Settings, movie: Movie, outdir: Path, result):
+    """Write the result's files into ``outdir`` (and its lineage plot); ``(result, divisions)``."""
+    from samzoo.tracking import lineage_plot, to_ctc, to_geff, to_napari
+
     outdir.mkdir(parents=True, exist_ok=True)
     if "ctc" in settings.formats:
         to_ctc(result.graph, result.masks, outdir)
@@ -200,6 +255,8 @@ def _absolute(name: str | None) -> str | None:
 def _check_options(args: argparse.Namespace) -> None:
     if args.mode == "propagate" and not (args.prompts or args.boxes or args.start_labels):
         raise InputError("--mode propagate needs --prompts, --boxes or --start-labels")
+    if args.max_memory < 0:
+        raise InputError(f"--max-memory must be 0 or more GiB, got {args.max_memory}")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
     if not (0.125 <= args.scale <= 8):
@@ -213,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     settings = Settings(args.mode, args.axes, tuple(formats), args.linker, _absolute(args.trackastra_model),
                         args.segmenter, _absolute(args.model), args.max_distance, args.start_frame,
-                        link_masks=bool(args.masks), scale=args.scale)
+                        link_masks=bool(args.masks), scale=args.scale, max_memory=args.max_memory)
     inputs = expand_inputs(args.input)
     single = len(args.input) == 1 and len(inputs) == 1 and Path(args.input[0]) == inputs[0]
     if not single:
@@ -273,6 +330,7 @@ def _movies(inputs: list[Path], args: argparse.Namespace) -> list[Movie]:
 def _record(settings: Settings, args: argparse.Namespace) -> dict:
     """The job record: the settings, the per-movie folders, and the weights hash of the model used."""
     record = asdict(settings)
+    del record["max_memory"]  # in memory or frame by frame, the results are the same
     for name in (*PER_MOVIE_INPUTS, "lineage_plot"):
         record[name] = _absolute(getattr(args, name))
     if settings.needs_model:

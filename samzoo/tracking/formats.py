@@ -20,6 +20,7 @@ import numpy as np
 
 from samzoo.errors import InputError, OutputError
 from samzoo.io.write import atomic_path
+from samzoo.tracking.frames import is_lazy, read_frame
 from samzoo.tracking.lineage import check_masks, graph_from_tracks, relabel_tracks, track_ids
 
 
@@ -32,7 +33,8 @@ def write_ctc(folder: str | Path, masks: np.ndarray, tracks: np.ndarray, *, mask
     folder : path
         Created if needed; files of an earlier, longer result are removed.
     masks : ndarray (T, [Z,] Y, X) int
-        One label per track segment (see :func:`samzoo.tracking.lineage.relabel_tracks`).
+        One label per track segment (see :func:`samzoo.tracking.lineage.relabel_tracks`). A lazy
+        array-like (e.g. :class:`~samzoo.tracking.frames.RelabelledMasks`) is written frame by frame.
     tracks : ndarray (N, 4) int
         ``L B E P`` rows.
     mask_pattern, track_file : str
@@ -45,25 +47,35 @@ def write_ctc(folder: str | Path, masks: np.ndarray, tracks: np.ndarray, *, mask
     import tifffile
 
     masks = check_masks(masks)
-    if masks.max(initial=0) > np.iinfo(np.uint16).max:
-        raise OutputError(f"{masks.max()} tracks do not fit the CTC format's uint16 masks")
+    limit = np.iinfo(np.uint16).max
+    tracks = np.asarray(tracks, dtype=np.int64).reshape(-1, 4)
+    # a lazy movie is checked by its track table up front and by each frame as it is written
+    top = tracks[:, 0].max(initial=0) if is_lazy(masks) else masks.max(initial=0)
+    if top > limit:
+        raise OutputError(f"{top} tracks do not fit the CTC format's uint16 masks")
     folder = Path(folder)
-    for t, frame in enumerate(masks):
+    for t in range(masks.shape[0]):
+        frame = read_frame(masks, t)
+        if frame.max(initial=0) > limit:
+            raise OutputError(f"{frame.max()} tracks do not fit the CTC format's uint16 masks")
         with atomic_path(folder / mask_pattern.format(t)) as tmp:
             tifffile.imwrite(tmp, frame.astype(np.uint16), compression="zlib")
     stale = re.compile(re.escape(mask_pattern).replace(r"\{:03d\}", r"(\d+)") + "$")
     for path in folder.iterdir():
         match = stale.match(path.name)
-        if match and int(match.group(1)) >= len(masks):
+        if match and int(match.group(1)) >= masks.shape[0]:
             path.unlink()
-    lines = "".join(f"{l} {b} {e} {p}\n" for l, b, e, p in np.asarray(tracks, dtype=np.int64).reshape(-1, 4))
+    lines = "".join(f"{l} {b} {e} {p}\n" for l, b, e, p in tracks)
     with atomic_path(folder / track_file) as tmp:
         tmp.write_text(lines)
     return folder
 
 
 def to_ctc(graph: nx.DiGraph, masks: np.ndarray, folder: str | Path) -> Path:
-    """Relabel a tracking result to track segments and write it as a CTC result folder."""
+    """Relabel a tracking result to track segments and write it as a CTC result folder.
+
+    Lazy ``masks`` (a Zarr array) are relabelled and written one frame at a time.
+    """
     _, relabelled, tracks = relabel_tracks(graph, masks)
     return write_ctc(folder, relabelled, tracks)
 

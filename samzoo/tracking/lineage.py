@@ -12,6 +12,9 @@ Every tracking result in samzoo is a pair ``(graph, masks)``:
 The invariant "``label`` is the node's value in ``masks[t]``" holds for every function here, so
 metrics and exports can read pixels and graph together. :func:`relabel_tracks` turns any such
 pair into CTC-style track labels (one label per track segment, constant over time).
+
+``masks`` may also be a lazy array-like (a Zarr array, see :mod:`samzoo.tracking.frames`): the
+functions here then read it one frame at a time and never hold the whole movie.
 """
 
 from __future__ import annotations
@@ -23,15 +26,27 @@ import numpy as np
 from skimage.measure import regionprops
 
 from samzoo.errors import InputError
+from samzoo.tracking.frames import RelabelledMasks, is_lazy, read_frame, relabel_frame
 
 
 def check_masks(masks: np.ndarray) -> np.ndarray:
-    """``masks`` as an integer array ``(T, [Z,] Y, X)``; raises InputError otherwise."""
-    masks = np.asarray(masks)
+    """``masks`` as an integer array ``(T, [Z,] Y, X)``; raises InputError otherwise.
+
+    A lazy array-like (:func:`samzoo.tracking.frames.is_lazy`, e.g. a Zarr array) is checked
+    frame by frame and returned as it is, not converted to numpy.
+    """
+    lazy = is_lazy(masks)
+    masks = masks if lazy else np.asarray(masks)
     if masks.ndim not in (3, 4):
         raise InputError(f"tracking needs label images of shape (T, Y, X) or (T, Z, Y, X); got shape {masks.shape}")
     if not np.issubdtype(masks.dtype, np.integer):
         raise InputError(f"label images must be integers, got dtype {masks.dtype}")
+    if lazy:
+        # unsigned labels cannot be negative; signed ones cost one pass over the frames
+        if np.issubdtype(masks.dtype, np.signedinteger) and any(
+                read_frame(masks, t).min(initial=0) < 0 for t in range(masks.shape[0])):
+            raise InputError("label images must not contain negative labels")
+        return masks
     if masks.size and masks.min() < 0:
         raise InputError("label images must not contain negative labels")
     return masks
@@ -42,7 +57,7 @@ def detections(masks: np.ndarray) -> nx.DiGraph:
 
     Parameters
     ----------
-    masks : ndarray (T, [Z,] Y, X) int
+    masks : ndarray (T, [Z,] Y, X) int, or a lazy array-like read frame by frame
 
     Returns
     -------
@@ -51,8 +66,8 @@ def detections(masks: np.ndarray) -> nx.DiGraph:
     masks = check_masks(masks)
     graph = nx.DiGraph()
     node = 0
-    for t, frame in enumerate(masks):
-        for region in regionprops(frame):
+    for t in range(masks.shape[0]):
+        for region in regionprops(read_frame(masks, t)):
             graph.add_node(node, t=t, label=int(region.label), centroid=tuple(float(c) for c in region.centroid),
                            area=int(region.area), bbox=tuple(int(b) for b in region.bbox))
             node += 1
@@ -165,29 +180,25 @@ def relabel_tracks(graph: nx.DiGraph, masks: np.ndarray) -> tuple[nx.DiGraph, np
     ----------
     graph : networkx.DiGraph
         Lineage graph of ``masks`` (see the module docstring).
-    masks : ndarray (T, [Z,] Y, X) int
+    masks : ndarray (T, [Z,] Y, X) int, or a lazy array-like
 
     Returns
     -------
     graph : networkx.DiGraph
         A copy whose ``label`` is the new label, with ``track_id`` equal to it.
     masks : ndarray, same shape, uint32
-        Objects not in the graph become background.
+        Objects not in the graph become background. For lazy ``masks``: a
+        :class:`~samzoo.tracking.frames.RelabelledMasks` view that relabels each frame on reading.
     tracks : ndarray (N, 4) int64
         ``L B E P`` rows (see :func:`track_table`).
     """
     masks = check_masks(masks)
     out, tracks, mapping = track_ids(graph)
+    if is_lazy(masks):  # a movie on disk: relabel each frame when it is read, keep no copy
+        return out, RelabelledMasks(masks, mapping), tracks
     relabelled = np.zeros(masks.shape, dtype=np.uint32)
     for t, frame in enumerate(masks):
-        table = mapping.get(t)
-        if not table:
-            continue
-        lookup = np.zeros(int(frame.max()) + 1, dtype=np.uint32)
-        old = np.array(list(table), dtype=np.int64)
-        keep = old <= frame.max()  # a graph label absent from this frame is simply not painted
-        lookup[old[keep]] = np.array(list(table.values()), dtype=np.uint32)[keep]
-        relabelled[t] = lookup[frame]
+        relabelled[t] = relabel_frame(frame, mapping.get(t))
     return out, relabelled, tracks
 
 

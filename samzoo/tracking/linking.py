@@ -26,6 +26,7 @@ from scipy.optimize import linear_sum_assignment
 
 from samzoo.errors import InputError
 from samzoo.tracking.geometry import estimate_drift, overlaps, shift_labels
+from samzoo.tracking.frames import read_frame
 from samzoo.tracking.lineage import check_masks, detections, nodes_by_frame
 # trackastra's linker lives in its own module; importable from here as documented
 from samzoo.tracking.trackastra_link import TRACKASTRA_MODELS, fetch_trackastra_model, link_trackastra
@@ -143,7 +144,8 @@ def link_overlap(masks: np.ndarray, *, max_distance: float | None = None, appear
     Parameters
     ----------
     masks : ndarray (T, [Z,] Y, X) int
-        Instance labels per frame (labels need not agree between frames).
+        Instance labels per frame (labels need not agree between frames). A lazy array-like
+        (a Zarr array, see :mod:`samzoo.tracking.frames`) is read one frame at a time.
     max_distance : float, optional
         Objects farther apart (after the motion model) link only if they overlap. Default:
         :func:`default_max_distance`.
@@ -176,16 +178,20 @@ def link_overlap(masks: np.ndarray, *, max_distance: float | None = None, appear
     frames = nodes_by_frame(graph)
     drift_before = np.zeros(masks.ndim - 1)
     drifts: dict[int, np.ndarray] = {}
-    for t in range(len(masks) - 1):
+    held = None  # (t + 1, frame t + 1) of the last step, its frame t in the next: each frame is read once
+    for t in range(masks.shape[0] - 1):
         nodes_a, nodes_b = frames.get(t, []), frames.get(t + 1, [])
         if not nodes_a or not nodes_b:
             drift_before = np.zeros(masks.ndim - 1)
             continue
-        drift = estimate_drift(masks[t], masks[t + 1]) if correct_drift else np.zeros(masks.ndim - 1)
+        frame_a = held[1] if held is not None and held[0] == t else read_frame(masks, t)
+        frame_b = read_frame(masks, t + 1)
+        held = (t + 1, frame_b)
+        drift = estimate_drift(frame_a, frame_b) if correct_drift else np.zeros(masks.ndim - 1)
         drifts[t] = drift
         labels_a = np.array([graph.nodes[n]["label"] for n in nodes_a])
         labels_b = np.array([graph.nodes[n]["label"] for n in nodes_b])
-        inter = overlaps(shift_labels(masks[t], drift), masks[t + 1], labels_a, labels_b)
+        inter = overlaps(shift_labels(frame_a, drift), frame_b, labels_a, labels_b)
         link, div = link_costs(graph, nodes_a, nodes_b, inter, max_distance=max_distance,
                                division_cost=division_cost, max_daughter_area=max_daughter_area,
                                drift=drift, drift_before=drift_before)
@@ -194,8 +200,9 @@ def link_overlap(masks: np.ndarray, *, max_distance: float | None = None, appear
         graph.add_edges_from((nodes_a[i], nodes_b[j]) for i, j in edges)
         if rescue_divisions:
             graph.add_edges_from(division_rescue(graph, nodes_a, nodes_b, max_distance=max_distance, drift=drift))
+    held = frame_a = frame_b = None  # not kept through the gap pass
     if close_gaps:
-        for t in range(len(masks) - 2):
+        for t in range(masks.shape[0] - 2):
             zero = np.zeros(masks.ndim - 1)
             for u, v in gap_links(graph, masks, frames.get(t, []), frames.get(t + 2, []),
                                   drifts.get(t, zero) + drifts.get(t + 1, zero), max_distance=max_distance,
@@ -232,7 +239,7 @@ def gap_links(graph: nx.DiGraph, masks: np.ndarray, nodes_a: list[int], nodes_c:
     t = graph.nodes[ends[0]]["t"]
     labels_a = np.array([graph.nodes[n]["label"] for n in ends])
     labels_c = np.array([graph.nodes[n]["label"] for n in starts])
-    inter = overlaps(shift_labels(masks[t], drift), masks[t + 2], labels_a, labels_c)
+    inter = overlaps(shift_labels(read_frame(masks, t), drift), read_frame(masks, t + 2), labels_a, labels_c)
     cost, _ = link_costs(graph, ends, starts, inter, max_distance=max_distance, division_cost=0.0,
                          max_daughter_area=0.0, drift=np.asarray(drift, float), drift_before=drift_before, steps=2)
     limit = np.where(np.isin(starts, daughters), daughter_cost, max_cost)[None]

@@ -19,6 +19,7 @@ import networkx as nx
 import numpy as np
 from scipy import ndimage as ndi
 
+from samzoo.tracking.frames import is_lazy, read_frame
 from samzoo.tracking.lineage import check_masks
 
 
@@ -79,7 +80,8 @@ def neck_split(mask: np.ndarray, *, neck_ratio: float = 0.9, min_fraction: float
 
 
 def split_late_divisions(graph: nx.DiGraph, masks: np.ndarray, *, neck_ratio: float = 0.9,
-                         min_fraction: float = 0.25, min_alignment: float = 0.5) -> tuple[nx.DiGraph, np.ndarray]:
+                         min_fraction: float = 0.25, min_alignment: float = 0.5,
+                         in_place: bool = False) -> tuple[nx.DiGraph, np.ndarray]:
     """Move divisions back through frames where the segmentation merged the daughters.
 
     For every division ``m -> (a, b)``: if ``m`` splits at a neck (:func:`neck_split`) into two
@@ -96,36 +98,54 @@ def split_late_divisions(graph: nx.DiGraph, masks: np.ndarray, *, neck_ratio: fl
     ----------
     graph : networkx.DiGraph
         A lineage graph of ``masks`` (see :mod:`samzoo.tracking.lineage`); not modified.
-    masks : ndarray (T, [Z,] Y, X) int
-        Not modified.
+    masks : ndarray (T, [Z,] Y, X) int, or a writable lazy array-like (a Zarr array)
+        Not modified unless ``in_place``. Only the crops around mothers are read and written
+        (and each touched frame's largest label), so a lazy movie is never loaded whole.
     neck_ratio, min_fraction : float
         See :func:`neck_split`.
     min_alignment : float
         The cut must separate the two objects the way their successors are separated.
+    in_place : bool
+        Cut the objects in ``masks`` itself instead of a copy; required for lazy masks (a
+        copy of a movie on disk is the caller's to make).
 
     Returns
     -------
-    graph, masks : the repaired copies (new objects get new labels and node ids).
+    graph, masks : the repaired copies (new objects get new labels and node ids); ``masks`` is
+    the given array itself with ``in_place``.
     """
-    masks = check_masks(masks).copy()
+    masks = check_masks(masks)
+    if not in_place:
+        if is_lazy(masks):
+            raise ValueError("split_late_divisions changes lazy masks only in place: pass in_place=True "
+                             "(on a copy you may change)")
+        masks = masks.copy()
     graph = graph.copy()
     next_node = max(graph.nodes, default=-1) + 1
+    top: dict[int, int] = {}  # largest label of each frame touched so far: the next new label is one more
     for mother in [n for n in graph.nodes if graph.out_degree(n) == 2]:
         node = mother
         while True:
             children = sorted(graph.successors(node))
-            lobes = _aligned_lobes(graph, masks, node, children, neck_ratio, min_fraction, min_alignment)
-            if not lobes:
+            found = _aligned_lobes(graph, masks, node, children, neck_ratio, min_fraction, min_alignment)
+            if not found:
                 break
+            box, lobes = found
             t = graph.nodes[node]["t"]
             preds = list(graph.predecessors(node))
             if len(preds) != 1 or graph.out_degree(preds[0]) != 1 or graph.nodes[preds[0]]["t"] != t - 1:
                 break  # no single mother in the frame before to give the division to: leave it
             (keep, _), (other, other_child) = lobes
-            label = int(masks[t].max()) + 1
-            masks[t][other] = label
-            graph.nodes[node].update(_region(keep))
-            graph.add_node(next_node, t=t, label=label, **_region(other))
+            if t not in top:
+                top[t] = int(read_frame(masks, t).max())
+            top[t] += 1
+            label = top[t]
+            crop = np.array(masks[(t, *box)])  # read, paint and write back only the mother's box
+            crop[other] = label
+            masks[(t, *box)] = crop
+            origin = [b.start for b in box]
+            graph.nodes[node].update(_region(keep, origin))
+            graph.add_node(next_node, t=t, label=label, **_region(other, origin))
             graph.remove_edge(node, other_child)
             graph.add_edge(next_node, other_child)
             graph.add_edge(preds[0], next_node)
@@ -136,13 +156,16 @@ def split_late_divisions(graph: nx.DiGraph, masks: np.ndarray, *, neck_ratio: fl
 
 def _aligned_lobes(graph: nx.DiGraph, masks: np.ndarray, node: int, children: list[int], neck_ratio: float,
                    min_fraction: float, min_alignment: float):
-    """``[(lobe, child), (lobe, child)]`` if ``node`` is two merged objects continued by ``children``."""
+    """``(box, [(lobe, child), (lobe, child)])`` if ``node`` is two merged objects continued by ``children``.
+
+    ``box`` is the node's bounding box (slices) and each lobe a boolean mask of that crop.
+    """
     if len(children) != 2:
         return None
     data = graph.nodes[node]
     box = tuple(slice(lo, hi) for lo, hi in zip(data["bbox"][:len(data["bbox"]) // 2],
                                                     data["bbox"][len(data["bbox"]) // 2:]))
-    crop = masks[data["t"]][box] == data["label"]
+    crop = np.asarray(masks[(data["t"], *box)]) == data["label"]
     lobes = neck_split(crop, neck_ratio=neck_ratio, min_fraction=min_fraction)
     if not lobes:
         return None
@@ -155,16 +178,12 @@ def _aligned_lobes(graph: nx.DiGraph, masks: np.ndarray, node: int, children: li
         return None
     if cosine < 0:  # lobe 0 lies towards child 1
         children = children[::-1]
-    full = []
-    for lobe in lobes:
-        whole = np.zeros(masks.shape[1:], dtype=bool)
-        whole[box] = lobe
-        full.append(whole)
-    return list(zip(full, children))
+    return box, list(zip(lobes, children))
 
 
-def _region(mask: np.ndarray) -> dict:
-    """The node attributes (centroid, area, bbox) of one object's mask."""
-    coords = np.nonzero(mask)
+def _region(mask: np.ndarray, origin: list[int]) -> dict:
+    """The node attributes (centroid, area, bbox) of one object's mask in a crop starting at ``origin``."""
+    # integer frame coordinates first, then the mean: exactly the centroid of the uncropped mask
+    coords = [c + o for c, o in zip(np.nonzero(mask), origin)]
     return {"centroid": tuple(float(c.mean()) for c in coords), "area": int(mask.sum()),
             "bbox": tuple(int(c.min()) for c in coords) + tuple(int(c.max()) + 1 for c in coords)}

@@ -61,8 +61,9 @@ def evaluate_tracking(pred: tuple[nx.DiGraph, np.ndarray], gt: tuple[nx.DiGraph,
     from traccuracy.matchers import CTCMatcher, IOUMatcher
     from traccuracy.metrics import CTCMetrics, DivisionMetrics
 
-    pred_graph, pred_masks = pred[0], check_masks(pred[1])
-    gt_graph, gt_masks = gt[0], check_masks(gt[1])
+    # traccuracy takes whole arrays: a lazy movie (e.g. a frame-by-frame result) is read here
+    pred_graph, pred_masks = pred[0], check_masks(np.asarray(pred[1]))
+    gt_graph, gt_masks = gt[0], check_masks(np.asarray(gt[1]))
     if pred_masks.shape != gt_masks.shape:
         raise InputError(f"result masks {pred_masks.shape} and ground-truth masks {gt_masks.shape} differ in shape")
     if gt_graph.number_of_nodes() == 0:

@@ -14,7 +14,7 @@ Which linker runs (``linker=``):
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import networkx as nx
 import numpy as np
 
 from samzoo.errors import DownloadError, InputError
+from samzoo.tracking.frames import read_frame
 from samzoo.tracking.lineage import check_masks, relabel_tracks
 from samzoo.tracking.linking import link_overlap
 from samzoo.tracking.merged import split_late_divisions
@@ -59,10 +60,18 @@ def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zst
     ``zstack``, each frame's slices are segmented and joined into 3D objects
     (:func:`samzoo.segmentation.volume.merge_slices`), as ``samzoo segment`` does. ``scale``
     resizes each plane before segmenting (:func:`samzoo.segmentation.rescale.segment_rescaled`).
+    For movies larger than memory see :func:`segment_to_zarr`.
     """
+    segment = frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale)
+    return np.stack([segment(frame) for frame in np.asarray(images)])
+
+
+def frame_segmenter(*, model=None, segmenter: str = "ais", zstack: bool = False,
+                    scale: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
+    """The function that segments one frame (``(H, W[, C])``, or ``(Z, H, W)`` with ``zstack``); see
+    :func:`segment_movie` for the options."""
     from samzoo.segmentation.rescale import segment_rescaled
 
-    images = np.asarray(images)
     if segmenter not in ("ais", "classical"):
         raise InputError(f"unknown segmenter {segmenter!r}; use 'ais' or 'classical'")
     if segmenter == "classical":
@@ -80,10 +89,45 @@ def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zst
         return segment_rescaled(segment, plane, scale)
 
     if not zstack:
-        return np.stack([segment_scaled(frame) for frame in images])
+        return segment_scaled
     from samzoo.segmentation.volume import merge_slices
 
-    return np.stack([merge_slices(np.stack([segment_scaled(plane) for plane in volume])) for volume in images])
+    def segment_volume(volume):
+        return merge_slices(np.stack([segment_scaled(plane) for plane in volume]))
+
+    return segment_volume
+
+
+def segment_to_zarr(images, path: str | Path, *, model=None, segmenter: str = "ais", zstack: bool = False,
+                    scale: float = 1.0):
+    """Segment a movie one frame at a time into a Zarr label array at ``path`` (a movie larger than memory).
+
+    ``images`` may be lazy (a dask array or xarray of a Zarr movie): only ``images[t]`` is read,
+    one frame after the other, and each frame's labels are written before the next is read.
+    Each frame is segmented whole, exactly as :func:`segment_movie` does (same labels).
+
+    Returns
+    -------
+    zarr.Array (T, [Z,] H, W) uint32, opened for writing.
+    """
+    segment = frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale)
+    shape = tuple(int(n) for n in images.shape[:4 if zstack else 3])
+    return _frames_to_zarr(path, shape, (segment(np.asarray(images[t])) for t in range(shape[0])))
+
+
+def _frames_to_zarr(path: str | Path, shape: tuple[int, ...], frames: Iterable[np.ndarray]):
+    """A new uint32 Zarr array at ``path`` filled frame by frame from ``frames``."""
+    import zarr
+
+    # chunks of at most 4096 pixels per side keep a crop read (split_late_divisions) small
+    chunks = (1, *(1 if i < len(shape) - 3 else min(n, 4096) for i, n in enumerate(shape[1:])))
+    store = zarr.create_array(str(path), shape=shape, chunks=chunks, dtype=np.uint32, fill_value=0,
+                              overwrite=True)
+    for t, labels in enumerate(frames):
+        if labels.size and labels.min() < 0:
+            raise InputError(f"frame {t} has negative labels")
+        store[t] = labels
+    return store
 
 
 def classical(frame: np.ndarray) -> np.ndarray:
@@ -105,7 +149,8 @@ def _trackastra_at_hand(name: str | Path) -> bool:
 def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, mode: str = "auto",
           model=None, start: np.ndarray | Mapping | None = None, start_frame: int = 0, linker: str = "auto",
           trackastra_model: str | Path = "general_2d", segmenter: str = "ais", zstack: bool = False,
-          split_merged: bool | None = None, scale: float = 1.0, **link_options) -> TrackingResult:
+          split_merged: bool | None = None, scale: float = 1.0, workdir: str | Path | None = None,
+          **link_options) -> TrackingResult:
     """Track objects in a movie.
 
     Parameters
@@ -135,6 +180,11 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     scale : float
         ``mode="auto"`` without masks: segment every plane resized by this factor (see
         :func:`segment_movie`).
+    workdir : path, optional
+        Track a movie larger than memory, frame by frame (``mode="auto"`` with the overlap
+        linker only; see :func:`track_on_disk`): ``images`` and ``masks`` may then be lazy
+        (dask, xarray, Zarr) and the labels are kept in a Zarr store in this folder, which must
+        outlive the result (its ``masks`` read from there).
     **link_options
         Passed to :func:`samzoo.tracking.linking.link_overlap` (e.g. ``max_distance``).
 
@@ -142,6 +192,9 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     -------
     TrackingResult
     """
+    if mode == "propagate" and workdir is not None:
+        raise InputError("propagation needs the whole movie in memory; a movie tracked frame by frame (workdir) "
+                         "takes mode='auto' with the overlap linker")
     if mode == "propagate":
         from samzoo.models.load import load_model
         from samzoo.tracking.propagate import propagate
@@ -156,15 +209,17 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         return _result(graph, labels, "propagate")
     if mode != "auto":
         raise InputError(f"unknown tracking mode {mode!r}; use 'auto' or 'propagate'")
+    if workdir is not None:
+        return track_on_disk(images, masks, workdir, model=model, linker=linker, segmenter=segmenter, zstack=zstack,
+                             split_merged=split_merged, scale=scale, **link_options)
     if split_merged is None:
         split_merged = masks is None
     if masks is None:
         if images is None:
             raise InputError("automatic tracking needs images or masks")
         masks = segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=scale)
-    masks = check_masks(masks)
-    if images is not None and np.asarray(images).shape[:masks.ndim] != masks.shape:
-        raise InputError(f"images {np.asarray(images).shape} and masks {masks.shape} do not match")
+    masks = check_masks(np.asarray(masks))  # in memory: lazy masks are read whole (see workdir)
+    _check_shapes(images, masks)
     if linker not in ("auto", "overlap", "trackastra"):
         raise InputError(f"unknown linker {linker!r}; use 'auto', 'overlap' or 'trackastra'")
     use_trackastra = linker == "trackastra" or (linker == "auto" and images is not None
@@ -187,3 +242,58 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
 def _result(graph: nx.DiGraph, masks: np.ndarray, linker: str) -> TrackingResult:
     relabelled_graph, relabelled, tracks = relabel_tracks(graph, masks)
     return TrackingResult(relabelled_graph, relabelled, tracks, linker)
+
+
+def _check_shapes(images, masks) -> None:
+    shape = None if images is None else tuple(images.shape if hasattr(images, "shape") else np.shape(images))
+    if shape is not None and shape[:masks.ndim] != tuple(masks.shape):
+        raise InputError(f"images {shape} and masks {tuple(masks.shape)} do not match")
+
+
+def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str = "overlap", segmenter: str = "ais",
+                  zstack: bool = False, split_merged: bool | None = None, scale: float = 1.0,
+                  **link_options) -> TrackingResult:
+    """Automatic tracking of a movie larger than memory: segment, link and relabel frame by frame.
+
+    The same steps and results as :func:`track` with ``mode="auto"`` and the overlap linker,
+    but no step holds more than a few frames: every frame is read from ``images`` (lazy: a
+    dask array or xarray of a Zarr movie) and segmented whole into the Zarr label store
+    ``workdir/labels.zarr`` (:func:`segment_to_zarr`); given ``masks`` (numpy, Zarr or dask)
+    are linked as they are, or copied there frame by frame when ``split_merged`` is to cut them.
+    :func:`link_overlap` and :func:`split_late_divisions` read the store frame by frame
+    (and write the cut objects back into it), and the result's ``masks`` is a
+    :class:`~samzoo.tracking.frames.RelabelledMasks` view of the store, relabelled to track ids
+    when a frame is read (e.g. by :func:`samzoo.tracking.to_ctc`). Keep ``workdir`` until the
+    result is written.
+
+    Raises
+    ------
+    InputError
+        ``linker="trackastra"`` (it needs the whole movie in memory); ``"auto"`` means the
+        overlap linker here.
+    """
+    if linker == "trackastra":
+        raise InputError("the trackastra linker needs the whole movie in memory; a movie tracked frame by frame "
+                         "uses the overlap linker")
+    if linker not in ("auto", "overlap"):
+        raise InputError(f"unknown linker {linker!r}; use 'auto', 'overlap' or 'trackastra'")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if split_merged is None:
+        split_merged = masks is None
+    if masks is None:
+        if images is None:
+            raise InputError("automatic tracking needs images or masks")
+        masks = segment_to_zarr(images, workdir / "labels.zarr", model=model, segmenter=segmenter, zstack=zstack,
+                                scale=scale)
+    else:
+        masks = check_masks(masks)
+        if split_merged:  # the cuts go into a copy, never into the caller's masks
+            masks = _frames_to_zarr(workdir / "labels.zarr", tuple(masks.shape),
+                                    (read_frame(masks, t) for t in range(masks.shape[0])))
+    masks = check_masks(masks)
+    _check_shapes(images, masks)
+    graph = link_overlap(masks, **link_options)
+    if split_merged:
+        graph, masks = split_late_divisions(graph, masks, in_place=True)
+    return _result(graph, masks, "overlap")

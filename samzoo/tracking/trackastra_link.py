@@ -112,7 +112,7 @@ def link_trackastra(images: np.ndarray, masks: np.ndarray, *, model: str | Path 
     """
     from trackastra.model import Trackastra
 
-    masks = check_masks(masks)
+    masks = check_masks(np.asarray(masks))  # trackastra takes the whole movie in memory
     images = np.asarray(images)
     if images.shape != masks.shape:
         raise InputError(f"images {images.shape} and masks {masks.shape} must have the same shape")

@@ -6,23 +6,7 @@ from samzoo.tracking.lineage import graph_from_tracks
 from samzoo.tracking.linking import link_overlap
 from samzoo.tracking.merged import neck_split, split_late_divisions
 from samzoo.tracking.metrics import evaluate_tracking
-from tracking_helpers import disk
-
-
-def _late_division_movie():
-    """A nucleus (frames 0-1) divides; its daughters touch in frames 2-3 (one object in the
-    'segmentation', two in the truth) and are apart in frames 4-5."""
-    shape = (64, 80)
-    truth = np.zeros((6,) + shape, dtype=np.uint16)
-    truth[0][disk(shape, (32, 38), 9)] = 1
-    truth[1][disk(shape, (32, 40), 9)] = 1
-    for t, gap in zip(range(2, 6), (7, 8, 11, 13)):
-        truth[t][disk(shape, (32, 40 - gap), 7)] = 2
-        truth[t][disk(shape, (32, 40 + gap), 7) & (truth[t] == 0)] = 3
-    tracks = np.array([[1, 0, 1, 0], [2, 2, 5, 1], [3, 2, 5, 1]])
-    merged = truth.copy()
-    merged[2:4][merged[2:4] > 0] = 2  # the segmentation sees one peanut-shaped object
-    return merged, truth, tracks
+from tracking_helpers import disk, late_division_movie
 
 
 def test_neck_split_cuts_two_lobes_but_not_one_ellipse():
@@ -37,7 +21,7 @@ def test_neck_split_cuts_two_lobes_but_not_one_ellipse():
 
 
 def test_late_division_moves_back_to_the_true_frame():
-    merged, truth, tracks = _late_division_movie()
+    merged, truth, tracks = late_division_movie()
     gt = (graph_from_tracks(truth, tracks), truth)
     graph = link_overlap(merged)
     before = evaluate_tracking((graph, merged), gt)
