@@ -20,7 +20,7 @@ import bisect
 import itertools
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +30,7 @@ import xarray as xr
 from samzoo.io.image import read_image
 from samzoo.io.write import atomic_path
 from samzoo.segmentation.tiling import Tile, tile_grid
+from samzoo.segmentation.volume import find_root
 
 
 @dataclass(frozen=True)
@@ -184,11 +185,7 @@ def stitch_blocks(units: list[BlockUnit], parts: list[Path], out_path: str | os.
     load = lru_cache(maxsize=8)(lambda p: np.load(p))
     parent: dict[tuple[int, int], tuple[int, int]] = {}
 
-    def find(node):
-        while parent.setdefault(node, node) != node:
-            parent[node] = parent[parent[node]]  # path halving keeps chains short
-            node = parent[node]
-        return node
+    find = partial(find_root, parent)
 
     by_plane: dict[tuple[int, ...], list[int]] = {}
     for i, unit in enumerate(units):

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
@@ -20,6 +22,18 @@ from samzoo.evaluation.instance_metrics import iou_matrix
 from samzoo.models.model import SamzooModel
 from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.segmentation.predictor import Prompt, predict
+
+
+def find_root(parent: dict, node):
+    """The root of ``node`` in a union-find forest ``parent`` (child -> parent; roots absent or self).
+
+    Path halving on the way keeps later lookups short. To join two sets, set
+    ``parent[find_root(parent, a)] = find_root(parent, b)``.
+    """
+    while parent.setdefault(node, node) != node:
+        parent[node] = parent[parent[node]]
+        node = parent[node]
+    return node
 
 
 def merge_slices(slices, *, iou_threshold: float = 0.4, overlap_threshold: float = 0.8,
@@ -58,11 +72,7 @@ def merge_slices(slices, *, iou_threshold: float = 0.4, overlap_threshold: float
     """
     parent: dict[tuple[int, int], tuple[int, int]] = {}
 
-    def find(node):
-        while parent.setdefault(node, node) != node:
-            parent[node] = parent[parent[node]]  # path halving keeps chains short
-            node = parent[node]
-        return node
+    find = partial(find_root, parent)
 
     depth = slices.shape[0] if hasattr(slices, "shape") else len(slices)  # zarr arrays have no len()
     below = np.asarray(slices[0]) if depth else None
