@@ -6,12 +6,13 @@ For several seeds, a movie of moving, entering, leaving and dividing nuclei is s
 - ``auto / gt-like``: the ground-truth masks with labels shuffled in every frame, linked by the
   overlap linker (linking alone);
 - ``auto / classical``: the classical baseline segmentation, then the overlap linker;
-- ``auto / ais``: samzoo's AIS segmentation, then the overlap linker; once more without the
-  repair of late divisions (:func:`samzoo.tracking.merged.split_late_divisions`), to show its effect.
+- ``auto / ais``: samzoo's AIS segmentation, then the overlap linker; once more (``no split``)
+  without the repair of merged objects (:func:`samzoo.tracking.temporal.split_by_neighbours`
+  before linking, :func:`samzoo.tracking.merged.split_late_divisions` after), to show its effect.
 
 The overlap rows run :func:`samzoo.tracking.track` on the masks (``linker="overlap"``), with the
-late-division repair on for the segmentations (as when ``track`` segments the movie itself) and
-off for the gt-like masks (given masks are taken as they are).
+repair of merged objects on for the segmentations (``split_merged=True``, as when ``track``
+segments the movie itself) and off for the gt-like masks (given masks are taken as they are).
 - ``propagate``: the ground-truth objects of frame 0 followed by SAM prompts (newcomers are not
   followed, so they count as misses);
 - ``trackastra`` on the gt-like and classical segmentations, where a trackastra model can be had

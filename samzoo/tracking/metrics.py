@@ -8,10 +8,19 @@ object matches a reference object when it covers more than half of it) and score
 Division metrics need a one-to-one matching. The CTC matching is one-to-one unless one result
 object covers several reference objects (a merge); then divisions are scored on traccuracy's
 one-to-one IoU matching (IoU > 0.5, Hungarian), and ``division_matcher`` says so.
+
+With a division frame buffer, traccuracy 0.3 may credit one division to two shifted ones (an
+early and a late one) and then fails with ``KeyError: ... FN_DIV is not present``; while
+evaluating, its buffer correction is replaced by :func:`_correct_shifted_divisions`, which
+credits every division at most once (as traccuracy 0.4 does).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import itertools
+from collections import Counter
 from pathlib import Path
 
 import networkx as nx
@@ -71,7 +80,7 @@ def evaluate_tracking(pred: tuple[nx.DiGraph, np.ndarray], gt: tuple[nx.DiGraph,
     gt_tg = _tracking_graph(gt_graph, gt_masks, "gt")
     pred_tg = _tracking_graph(pred_graph, pred_masks, "pred")
     # traccuracy shows progress bars and logs per frame; keep the caller's output clean
-    with quiet("traccuracy"):
+    with quiet("traccuracy"), _single_credit_divisions():
         results, matched = run_metrics(gt_tg, pred_tg, CTCMatcher(), [CTCMetrics()])
         ctc = results[0]["results"]
         division_matcher = "CTCMatcher"
@@ -98,6 +107,63 @@ def evaluate_tracking(pred: tuple[nx.DiGraph, np.ndarray], gt: tuple[nx.DiGraph,
            if k in ctc},
         "division_matcher": division_matcher,
     }
+
+
+@contextlib.contextmanager
+def _single_credit_divisions():
+    """Use :func:`_correct_shifted_divisions` for traccuracy's frame-buffer correction meanwhile."""
+    from traccuracy.track_errors import divisions
+
+    original = divisions._correct_shifted_divisions
+    divisions._correct_shifted_divisions = _correct_shifted_divisions
+    try:
+        yield
+    finally:
+        divisions._correct_shifted_divisions = original
+
+
+def _correct_shifted_divisions(matched_data, n_frames: int = 1):
+    """traccuracy 0.3's ``_correct_shifted_divisions`` with each division credited at most once.
+
+    Workaround for a traccuracy 0.3 bug: it compares every false-positive with every
+    false-negative division and, when one division pairs with two (e.g. a ground-truth division
+    found both one frame early and one frame late, on two branches of a wrong lineage), removes
+    the same error flag twice (``KeyError``). Same rule as there: a predicted division within
+    ``n_frames`` of a ground-truth one is correct when its mother matches the true mother's
+    lineage at that frame and its daughters the true daughters' lineages; here a division
+    already paired is skipped. Returns a corrected copy, as the original does.
+    """
+    from traccuracy._tracking_graph import NodeFlag
+    from traccuracy.track_errors.divisions import _get_pred_by_t, _get_succ_by_t
+
+    matched = copy.deepcopy(matched_data)
+    g_gt, g_pred, mapping = matched.gt_graph, matched.pred_graph, matched.mapping
+    fp_divs, fn_divs = g_pred.get_nodes_with_flag(NodeFlag.FP_DIV), g_gt.get_nodes_with_flag(NodeFlag.FN_DIV)
+    paired: set = set()
+    for fp_node, fn_node in itertools.product(fp_divs, fn_divs):
+        if ("pred", fp_node) in paired or ("gt", fn_node) in paired:
+            continue
+        t_fp, t_fn = g_pred.graph.nodes[fp_node][g_pred.frame_key], g_gt.graph.nodes[fn_node][g_gt.frame_key]
+        if abs(t_fp - t_fn) > n_frames or t_fp == t_fn:
+            continue
+        if t_fp < t_fn:  # predicted early: compare at the true division, on the predicted lineages
+            if (_get_pred_by_t(g_gt, fn_node, t_fn - t_fp), fp_node) not in mapping:
+                continue
+            pred_side = [_get_succ_by_t(g_pred, n, t_fn - t_fp) for n in g_pred.graph.successors(fp_node)]
+            gt_side = [matched.get_gt_pred_match(n) for n in g_gt.graph.successors(fn_node)]
+        else:  # predicted late: compare at the predicted division, on the true lineages
+            if (fn_node, _get_pred_by_t(g_pred, fp_node, t_fp - t_fn)) not in mapping:
+                continue
+            gt_side = [_get_succ_by_t(g_gt, n, t_fp - t_fn) for n in g_gt.graph.successors(fn_node)]
+            pred_side = [matched.get_pred_gt_match(n) for n in g_pred.graph.successors(fp_node)]
+        if Counter(pred_side) != Counter(gt_side):
+            continue
+        paired.update([("pred", fp_node), ("gt", fn_node)])
+        g_pred.remove_flag_from_node(fp_node, NodeFlag.FP_DIV)
+        g_gt.remove_flag_from_node(fn_node, NodeFlag.FN_DIV)
+        g_gt.set_flag_on_node(fn_node, NodeFlag.TP_DIV)
+        g_pred.set_flag_on_node(fp_node, NodeFlag.TP_DIV)
+    return matched
 
 
 def evaluate_ctc_folders(result_dir: str | Path, gt_dir: str | Path, **kwargs) -> dict[str, float]:

@@ -26,6 +26,7 @@ from samzoo.tracking.frames import read_frame
 from samzoo.tracking.lineage import check_masks, relabel_tracks
 from samzoo.tracking.linking import link_overlap
 from samzoo.tracking.merged import split_late_divisions
+from samzoo.tracking.temporal import split_by_neighbours
 from samzoo.tracking.trackastra_link import TRACKASTRA_MODELS, link_trackastra
 
 
@@ -173,8 +174,10 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     zstack : bool
         ``images`` are ``(T, Z, H, W)`` volumes (for segmentation; given masks say it themselves).
     split_merged : bool, optional
-        With the overlap linker: move divisions back through frames where the segmentation
-        merged the two daughters, cutting the merged object at its neck
+        With the overlap linker: repair objects that the segmentation merged. Before linking,
+        cut an object that covers two objects of the previous or next frame where it has a
+        neck (:func:`samzoo.tracking.temporal.split_by_neighbours`); after linking, move
+        divisions back through frames where the two daughters are one pinched object
         (:func:`samzoo.tracking.merged.split_late_divisions`). Default: only when ``track``
         segments the movie itself (given masks are taken as they are).
     scale : float
@@ -233,6 +236,8 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         except DownloadError:
             if linker == "trackastra":
                 raise
+    if split_merged:
+        masks = split_by_neighbours(masks)
     graph = link_overlap(masks, **link_options)
     if split_merged:
         graph, masks = split_late_divisions(graph, masks)
@@ -260,8 +265,8 @@ def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str
     dask array or xarray of a Zarr movie) and segmented whole into the Zarr label store
     ``workdir/labels.zarr`` (:func:`segment_to_zarr`); given ``masks`` (numpy, Zarr or dask)
     are linked as they are, or copied there frame by frame when ``split_merged`` is to cut them.
-    :func:`link_overlap` and :func:`split_late_divisions` read the store frame by frame
-    (and write the cut objects back into it), and the result's ``masks`` is a
+    :func:`split_by_neighbours`, :func:`link_overlap` and :func:`split_late_divisions` read the
+    store frame by frame (and write the cut objects back into it), and the result's ``masks`` is a
     :class:`~samzoo.tracking.frames.RelabelledMasks` view of the store, relabelled to track ids
     when a frame is read (e.g. by :func:`samzoo.tracking.to_ctc`). Keep ``workdir`` until the
     result is written.
@@ -293,6 +298,8 @@ def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str
                                     (read_frame(masks, t) for t in range(masks.shape[0])))
     masks = check_masks(masks)
     _check_shapes(images, masks)
+    if split_merged:
+        split_by_neighbours(masks, in_place=True)
     graph = link_overlap(masks, **link_options)
     if split_merged:
         graph, masks = split_late_divisions(graph, masks, in_place=True)

@@ -5,7 +5,7 @@ import pytest
 
 from samzoo.errors import InputError
 from samzoo.tracking.formats import to_ctc
-from samzoo.tracking.lineage import graph_from_tracks, node_index
+from samzoo.tracking.lineage import detections, graph_from_tracks, node_index
 from samzoo.tracking.metrics import evaluate_ctc_folders, evaluate_tracking
 
 
@@ -54,3 +54,28 @@ def test_shape_mismatch(division_movie):
     gt = graph_from_tracks(masks, tracks)
     with pytest.raises(InputError, match="shape"):
         evaluate_tracking((gt, masks[:3]), (gt, masks))
+
+
+def test_a_division_is_credited_once_within_the_frame_buffer():
+    """One true division (frame 2) found both one frame early and one frame late on two branches
+    of a predicted lineage: traccuracy 0.3 alone fails here with KeyError 'FN_DIV'."""
+    gt_masks = np.zeros((6, 20, 40), dtype=np.uint16)
+    gt_masks[:3, 5:15, 10:30] = 1
+    gt_masks[3:, 5:15, 10:19], gt_masks[3:, 5:15, 21:30] = 2, 3
+    gt = graph_from_tracks(gt_masks, np.array([[1, 0, 2, 0], [2, 3, 5, 1], [3, 3, 5, 1]]))
+    masks = np.zeros_like(gt_masks)
+    masks[:2, 5:15, 10:30] = 1
+    masks[2, 5:15, 10:22], masks[2, 5:15, 22:30] = 1, 2  # the early division's two objects
+    masks[3:, 5:15, 10:19], masks[3:, 5:15, 21:30] = 1, 2
+    pred = detections(masks)
+    idx = node_index(pred)
+    pred.add_edges_from([(idx[0, 1], idx[1, 1]), (idx[1, 1], idx[2, 1]), (idx[1, 1], idx[2, 2]),  # early
+                         (idx[2, 1], idx[3, 1]), (idx[2, 2], idx[3, 2]),
+                         (idx[3, 1], idx[4, 1]), (idx[3, 1], idx[4, 2]),  # late
+                         (idx[4, 1], idx[5, 1]), (idx[4, 2], idx[5, 2])])
+    exact = evaluate_tracking((pred, masks), (gt, gt_masks))
+    assert exact["div_F1"] == 0.0 and exact["pred_divisions"] == 2
+    for buffer in (1, 2):
+        scores = evaluate_tracking((pred, masks), (gt, gt_masks), division_frame_buffer=buffer)
+        # one of the two predicted divisions matches the true one, the other stays wrong
+        assert scores["div_recall"] == 1.0 and scores["div_precision"] == 0.5
