@@ -5,8 +5,9 @@ with torch threads fixed to ``--threads`` for every library. One table is printe
 
 A. samzoo modes with ``--model`` (default: samzoo's own model; ``runs/samzoo_tiny/best.safetensors``
    or any samzoo .safetensors also work): encoder time; AIS, AMG (with the shortcuts, and the exact
-   path without them) and APG total time (encoder + mode), each as a multiple of the encoder time;
-   mSA against the ground truth. Each plane is cut into crops of the model's input size, so that
+   path without them; with ``--amg-ablation`` also with each shortcut switched off in turn) and APG
+   total time (encoder + mode), each as a multiple of the encoder time; mSA against the ground
+   truth; how many prompts each AMG mode decoded and how AMG's time splits. Each plane is cut into crops of the model's input size, so that
    micro-sam sees exactly the same pixels (micro-sam resizes any other size to its input size).
    micro-sam's AMG runs on the same crops, the same grid points and thresholds, with the same
    prompt encoder + mask decoder weights and the embeddings computed by samzoo (micro-sam cannot
@@ -26,7 +27,7 @@ file is also its worker (``--msam-worker job.json``, which imports no samzoo).
 
     OMP_NUM_THREADS=1 python scripts/bench_automatic.py [--model runs/samzoo_tiny/best.safetensors]
         [--datasets hela,bacteria] [--planes 1] [--crops 4] [--points-per-side 16] [--vit-t-points 16]
-        [--big 8192] [--threads 1] [--pred-iou 0.7] [--stability 0.85]
+        [--big 8192] [--threads 1] [--pred-iou 0.7] [--stability 0.85] [--amg-ablation]
     # the full-size run: every held-out plane of every data set, all crops, denser grids
     python scripts/bench_automatic.py --datasets hela,bacteria,cho,nuclei3d --planes 99 --crops 99 \\
         --points-per-side 32 --vit-t-points 32
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 MSAM_PYTHON = os.environ.get("SAMZOO_MSAM_PYTHON", "/work/msam-venv/bin/python")
 SETTINGS = dict(pred_iou_threshold=0.7, stability_threshold=0.85, nms_iou=0.7, min_size=25, batch_size=64)
+# --amg-ablation: samzoo's AMG with one shortcut switched off at a time (see samzoo.segmentation.automatic)
+ABLATION = {"amg whole tile": dict(window=None), "amg no give-up": dict(max_rejected=None),
+            "amg no skip-cov": dict(skip_covered=False), "amg all points": dict(foreground_threshold=None)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,18 +233,29 @@ def _samzoo_modes(model, crops, args, tmp: Path, msam_python: str | None) -> tup
     from samzoo.segmentation.automatic import grid_points, segment_amg, segment_apg
     from samzoo.segmentation.embeddings import compute_embeddings
 
-    times = {k: 0.0 for k in ("encoder", "ais", "ais_decoder", "amg", "amg_exact", "apg")}
-    # prompts that reach SAM's decoder, per AMG mode: counted by wrapping automatic.predict
-    prompts = {"amg": 0, "amg_exact": 0}
+    ablation = ABLATION if args.amg_ablation else {}
+    times = defaultdict(float)
+    # prompts decoded by SAM's decoder per AMG mode (a prompt decoded again on a wider window
+    # counts again), and the time spent decoding: counted by wrapping automatic.decode_points
+    prompts = {k: 0 for k in ("amg", "amg_exact", *ablation)}
     counting = {"mode": None}
 
-    def counted_predict(model, embeddings, batch, **kwargs):
-        if counting["mode"]:
-            prompts[counting["mode"]] += len(batch)
-        return predict(model, embeddings, batch, **kwargs)
+    def counted_decode(model, embeddings, points, **kwargs):
+        if not counting["mode"]:
+            return decode_points(model, embeddings, points, **kwargs)
+        prompts[counting["mode"]] += len(points)
+        outermost = not counting.get("inside")  # decode_points calls itself for wider windows
+        counting["inside"] = True
+        start = time.perf_counter()
+        try:
+            return decode_points(model, embeddings, points, **kwargs)
+        finally:
+            if outermost:
+                counting["inside"] = False
+                times[f"{counting['mode']}_decoder"] += time.perf_counter() - start
 
-    predict, automatic.predict = automatic.predict, counted_predict
-    pairs = {k: [] for k in ("ais", "amg", "amg_exact", "apg", "msam")}
+    decode_points, automatic.decode_points = automatic.decode_points, counted_decode
+    pairs = {k: [] for k in ("ais", "amg", *ablation, "amg_exact", "apg", "msam")}
     agree = {k: [] for k in ("amg", "amg_exact")}
     job = {"mode": "decoder", "threads": args.threads, "input_size": model.input_size, "settings": SETTINGS,
            "images": []}
@@ -261,8 +277,12 @@ def _samzoo_modes(model, crops, args, tmp: Path, msam_python: str | None) -> tup
         times["amg"] += t
         counting["mode"] = "amg_exact"
         results["amg_exact"], t = _timed(segment_amg, model, image, embeddings=emb, foreground_threshold=None,
-                                         skip_covered=False, **amg_kw)
+                                         skip_covered=False, window=None, **amg_kw)
         times["amg_exact"] += t
+        for m, kw in ablation.items():
+            counting["mode"] = m
+            results[m], t = _timed(segment_amg, model, image, embeddings=emb, **{**amg_kw, **kw})
+            times[m] += t
         counting["mode"] = None
         if has_ais:
             results["apg"], t = _timed(segment_apg, model, image, embeddings=emb, nms_iou=SETTINGS["nms_iou"],
@@ -297,7 +317,7 @@ def _samzoo_modes(model, crops, args, tmp: Path, msam_python: str | None) -> tup
     agreement = {k: evaluate_many(v)[1]["msa"] for k, v in agree.items() if v}
     objects = {k: sum(len(np.unique(p[0])) - 1 for p in v) for k, v in pairs.items() if v}
     objects["ground truth"] = sum(len(np.unique(c[2])) - 1 for c in crops)
-    automatic.predict = predict
+    automatic.decode_points = decode_points
     return times, scores, agreement, msam, objects, prompts
 
 
@@ -320,7 +340,7 @@ def _head_to_head(vit_model, checkpoint: Path, crops, args, tmp: Path, msam_pyth
         seg, t = _timed(segment_amg, vit_model, image, embeddings=emb, **amg_kw)
         t_amg += t
         seg_exact, t = _timed(segment_amg, vit_model, image, embeddings=emb, foreground_threshold=None,
-                              skip_covered=False, **amg_kw)
+                              skip_covered=False, window=None, **amg_kw)
         t_exact += t
         ours.append(seg)
         exact.append(seg_exact)
@@ -419,6 +439,8 @@ def main() -> None:
                         help="AMG predicted-IoU threshold, both libraries")
     parser.add_argument("--stability", type=float, default=SETTINGS["stability_threshold"],
                         help="AMG stability-score threshold, both libraries")
+    parser.add_argument("--amg-ablation", action="store_true",
+                        help="also run samzoo's AMG with each shortcut switched off in turn (section A)")
     parser.add_argument("--msam-python", default=MSAM_PYTHON)
     parser.add_argument("--skip", default="", help="comma list of sections to skip: a,b,c")
     parser.add_argument("--msam-worker", default=None, help=argparse.SUPPRESS)
@@ -454,7 +476,8 @@ def main() -> None:
             lines.append(f"   {len(crops)} crops of <= {model.input_size}px from held-out planes of "
                          f"{','.join(datasets)} ({args.planes}/data set); AMG grid {args.points_per_side} per side")
             rows = [("encoder", enc, None)]
-            rows += [(m, enc + times[m], scores.get(m)) for m in ("ais", "amg", "amg_exact", "apg") if m in scores]
+            rows += [(m, enc + times[m], scores.get(m)) for m in ("ais", "amg", *ABLATION, "amg_exact", "apg")
+                     if m in scores]
             for m, total, msa in rows:
                 lines.append(_row(f"samzoo {m}", total, enc, msa,
                                   agreement.get(m) if m in agreement else None))
@@ -472,9 +495,13 @@ def main() -> None:
                 lines.append(f"   AIS split (s, all crops): encoder {enc:.3f}, AIS decoder {times['ais_decoder']:.3f}, "
                              f"post-processing {times['ais'] - times['ais_decoder']:.3f} (AIS time minus a separate "
                              "timing of the decoder alone)")
-            lines.append(f"   prompts decoded: amg {prompts['amg']}, amg_exact {prompts['amg_exact']} "
+            lines.append("   prompts decoded: " + ", ".join(f"{k} {v}" for k, v in prompts.items()) + " "
                          f"(thresholds: predicted IoU {SETTINGS['pred_iou_threshold']}, stability "
                          f"{SETTINGS['stability_threshold']})")
+            lines.append(f"   AMG split (s, all crops): decoding prompts {times['amg_decoder']:.3f}, rest (AIS maps, "
+                         f"prompt choice, NMS, painting) {times['amg'] - times['amg_decoder']:.3f}; exact path: "
+                         f"decoder {times['amg_exact_decoder']:.3f}, rest "
+                         f"{times['amg_exact'] - times['amg_exact_decoder']:.3f}")
             lines.append("   objects found: " + ", ".join(f"{k} {v}" for k, v in objects.items())
                          + (" (agree = 1 when both find nothing)" if not objects.get("amg") else ""))
             if "ais" in scores:
@@ -528,7 +555,7 @@ def main() -> None:
                              f"{big['seconds']:.0f} s, peak RSS {big['maxrss_gb']:.2f} GB, {big['objects']} objects")
                 targets.append(f"{args.big}x{args.big} segmented with peak memory < 4 GB: {big['maxrss_gb']:.2f} GB "
                                f"({_met(big['maxrss_gb'] < 4)})")
-    head = (f"{'':20} | {'total s':>8} | {'x encoder':>9} | {'mSA':>6} | {'agree':>6}")
+    head = (f"{'':22} | {'total s':>8} | {'x encoder':>9} | {'mSA':>6} | {'agree':>6}")
     print(f"samzoo automatic-segmentation benchmark, torch {torch.__version__}, {args.threads} torch thread(s) for "
           f"both libraries; a training job shared the 2-core CPU; run took {time.time() - started:.0f} s")
     print(head)
@@ -546,7 +573,7 @@ def _met(ok: bool) -> str:
 
 def _row(name, total, encoder, msa, agree) -> str:
     f = lambda v: f"{v:>6.3f}" if v is not None else f"{'':>6}"  # noqa: E731
-    return f"{name:>20} | {total:>8.2f} | {total / encoder:>9.2f} | {f(msa)} | {f(agree)}"
+    return f"{name:>22} | {total:>8.2f} | {total / encoder:>9.2f} | {f(msa)} | {f(agree)}"
 
 
 if __name__ == "__main__":

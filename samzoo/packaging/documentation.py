@@ -7,9 +7,11 @@ without samzoo (deepImageJ, ilastik, bioimageio.core) can turn the three maps in
 from __future__ import annotations
 
 from samzoo.models.model import ModelConfig
+from samzoo.segmentation.watershed import (BOUNDARY_THRESHOLD, CENTER_THRESHOLD, FOREGROUND_THRESHOLD,
+                                           MIN_SIZE)
 
-WATERSHED_DEFAULTS = {"foreground_threshold": 0.5, "center_threshold": 0.5, "boundary_threshold": 0.5,
-                      "min_size": 25}
+WATERSHED_DEFAULTS = {"foreground_threshold": FOREGROUND_THRESHOLD, "center_threshold": CENTER_THRESHOLD,
+                      "boundary_threshold": BOUNDARY_THRESHOLD, "min_size": MIN_SIZE}
 
 _AIS = """\
 ## This package: automatic instance segmentation (AIS)

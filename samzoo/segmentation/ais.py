@@ -18,7 +18,8 @@ from samzoo.errors import InputError
 from samzoo.models.ais_decoder import AISDecoder, inference_copy
 from samzoo.models.model import SamzooModel
 from samzoo.segmentation.embeddings import ImageEmbeddings, compute_embeddings
-from samzoo.segmentation.watershed import watershed_from_maps
+from samzoo.segmentation.watershed import (BOUNDARY_THRESHOLD, CENTER_THRESHOLD, FOREGROUND_THRESHOLD, MIN_SIZE,
+                                           watershed_from_maps)
 
 
 # the inference copy of each AIS decoder (see _inference_decoder), with the weights it was made from
@@ -71,8 +72,9 @@ def ais_maps(model: SamzooModel, embeddings: ImageEmbeddings, *, progress: bool 
 
 
 def segment_ais(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbeddings | None = None,
-                tile_size: int | None = None, halo: int | None = None, foreground_threshold: float = 0.5,
-                center_threshold: float = 0.5, boundary_threshold: float = 0.5, min_size: int = 25,
+                tile_size: int | None = None, halo: int | None = None,
+                foreground_threshold: float = FOREGROUND_THRESHOLD, center_threshold: float = CENTER_THRESHOLD,
+                boundary_threshold: float = BOUNDARY_THRESHOLD, min_size: int = MIN_SIZE,
                 progress: bool = False) -> np.ndarray:
     """Segment every object of a 2D image automatically.
 

@@ -34,12 +34,14 @@ def decode_masks(decoder: MaskDecoder, image_embedding: torch.Tensor, image_pe: 
     Parameters
     ----------
     decoder : segment_anything MaskDecoder
-    image_embedding, image_pe : Tensor (1, C, h, w)
+    image_embedding, image_pe : Tensor (1, C, h, w) or (B, C, h, w)
+        One image for all prompts, or one per prompt (e.g. a window of the image around each
+        prompt, with the matching window of the positional encoding).
     sparse : Tensor (B, N, C)
         Sparse prompt embeddings, one row per prompt.
     dense : Tensor (B, C, h, w) or (1, C, h, w)
         Dense prompt embeddings; pass ``(1, ...)`` when they are the same for every prompt
-        (no mask prompts): the image is then shared as long as possible.
+        (no mask prompts): a shared image then stays shared as long as possible.
     multimask : bool
         Return SAM's three ambiguity masks (else its single-mask output).
 
@@ -71,7 +73,7 @@ def decode_masks(decoder: MaskDecoder, image_embedding: torch.Tensor, image_pe: 
 
 def _transformer(transformer: TwoWayTransformer, image: torch.Tensor, image_pe: torch.Tensor,
                  tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``TwoWayTransformer.forward``; ``image`` may have batch 1 for all prompts."""
+    """``TwoWayTransformer.forward``; ``image`` and ``image_pe`` may have batch 1 for all prompts."""
     keys = image.flatten(2).permute(0, 2, 1)
     key_pe = image_pe.flatten(2).permute(0, 2, 1)
     queries = tokens

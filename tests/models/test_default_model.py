@@ -1,7 +1,7 @@
 """The shipped default model: loads offline, hash-checked, and segments held-out real data.
 
 Thresholds sit a little below what the shipped weights measure on HeLa frame 17 (held out from
-training; see model_cards/samzoo_tiny_lm.md): AIS mSA 0.785, one point per nucleus 0.755, one
+training; see model_cards/samzoo_tiny_lm.md): AIS mSA 0.811, one point per nucleus 0.755, one
 box 0.733. A regression in the weights, the loading or the segmentation code fails here.
 """
 
@@ -28,7 +28,7 @@ def test_ais_beats_the_classical_baseline_on_held_out_hela(default_model, hela_f
     image, truth = hela_frame
     ais = evaluate_instances(segment_ais(default_model, image), truth)
     baseline = evaluate_instances(classical_baseline(image), truth)
-    assert ais["msa"] >= 0.75
+    assert ais["msa"] >= 0.78
     assert ais["msa"] >= baseline["msa"] + 0.15
 
 

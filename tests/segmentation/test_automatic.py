@@ -1,8 +1,11 @@
 import numpy as np
+import pytest
 
+from samzoo.errors import InputError
 from samzoo.segmentation import automatic
-from samzoo.segmentation.automatic import grid_points, segment_amg, segment_apg
+from samzoo.segmentation.automatic import amg_prompts, grid_points, segment_amg, segment_apg
 from samzoo.segmentation.embeddings import compute_embeddings
+from samzoo.segmentation.predictor import ObjectMask
 
 
 def test_grid_points_cover_each_inner_region_once(tiny_model, hela_frame):
@@ -13,26 +16,89 @@ def test_grid_points_cover_each_inner_region_once(tiny_model, hela_frame):
     assert abs(len(points) - (200 / 16) * (300 / 16)) < 0.15 * len(points)
 
 
-def test_amg_skips_background_and_covered_points(tiny_model, hela_frame, monkeypatch):
+def _two_blobs(monkeypatch, shape=(128, 128)):
+    """AIS maps with two foreground discs (boundary distance highest at their centres)."""
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    maps = np.zeros((3,) + shape, np.float32)
+    for cy, cx in ((40, 40), (88, 88)):
+        r = np.hypot(yy - cy, xx - cx)
+        maps[0][r < 24] = 1.0
+        maps[2] = np.maximum(maps[2], np.clip(1 - r / 24, 0, 1))
+    monkeypatch.setattr(automatic, "ais_maps", lambda model, embeddings: maps)
+    return maps
+
+
+def _fake_decoder(monkeypatch, score: float, cover=None):
+    """Replace SAM's decoder: every prompt gets ``score``; its mask is ``cover`` (or its own pixel)."""
+    calls = []
+
+    def decode(model, embeddings, points, **kw):
+        calls.append(np.asarray(points).copy())
+        tile = embeddings.tiles[0]
+        out = []
+        for y, x in points:
+            mask = cover.copy() if cover is not None else np.zeros(embeddings.shape, bool)
+            mask[int(y), int(x)] = True
+            out.append(ObjectMask(tile, mask, score, None, 1.0))
+        return out
+
+    monkeypatch.setattr(automatic, "decode_points", decode)
+    return calls
+
+
+def test_amg_prompts_foreground_components_deepest_first(tiny_model, monkeypatch):
+    maps = _two_blobs(monkeypatch)
+    emb = compute_embeddings(tiny_model, np.zeros((128, 128), np.uint8))
+    points, component = amg_prompts(tiny_model, emb, 8, foreground_threshold=0.5)
+    ys, xs = points[:, 0].astype(int), points[:, 1].astype(int)
+    assert len(points) and (maps[0][ys, xs] >= 0.5).all()  # background points never reach the decoder
+    assert sorted(set(component)) == [1, 2]
+    assert (np.diff(maps[2][ys, xs]) <= 0).all()
+    # without a foreground threshold: every grid point, each its own component
+    points, component = amg_prompts(tiny_model, emb, 8, foreground_threshold=None)
+    assert len(points) == 64 and len(np.unique(component)) == 64
+
+
+def test_amg_gives_up_a_component_after_max_rejected(tiny_model, monkeypatch):
+    _two_blobs(monkeypatch)
+    emb = compute_embeddings(tiny_model, np.zeros((128, 128), np.uint8))
+    _, component = amg_prompts(tiny_model, emb, 8, foreground_threshold=0.5)
+    calls = _fake_decoder(monkeypatch, score=0.0)  # every mask rejected
+    labels = segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, max_rejected=2)
+    assert labels.max() == 0
+    assert sum(len(c) for c in calls) == 4  # two per component
+    assert all(len(c) <= 2 for c in calls)  # one point per component per decoder call
+    calls.clear()
+    segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, max_rejected=None)
+    assert sum(len(c) for c in calls) == len(component)
+    with pytest.raises(InputError):
+        segment_amg(tiny_model, None, embeddings=emb, max_rejected=0)
+
+
+def test_amg_drops_points_inside_accepted_masks(tiny_model, monkeypatch):
+    maps = _two_blobs(monkeypatch)
+    emb = compute_embeddings(tiny_model, np.zeros((128, 128), np.uint8))
+    calls = _fake_decoder(monkeypatch, score=1.0, cover=maps[0] > 0.5)  # the first mask covers both discs
+    labels = segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, min_size=1)
+    assert sum(len(c) for c in calls) == 2  # the first round's two points; the rest are covered
+    assert labels.max() == 1
+
+
+def test_amg_exact_path_decodes_every_grid_point(tiny_model, hela_frame, monkeypatch):
     image = hela_frame[0][:128, :128]
     emb = compute_embeddings(tiny_model, image)
-    decoded = []
-    original = automatic.predict
+    windows = []
+    decode = automatic.decode_points
 
-    def counting(model, embeddings, prompts, **kw):
-        decoded.append(len(prompts))
-        return original(model, embeddings, prompts, **kw)
+    def counting(model, embeddings, points, **kw):
+        windows.append((len(points), kw["window"]))
+        return decode(model, embeddings, points, **kw)
 
-    monkeypatch.setattr(automatic, "predict", counting)
-    everything = segment_amg(tiny_model, image, embeddings=emb, points_per_side=8, foreground_threshold=None,
-                             pred_iou_threshold=-1, stability_threshold=-1, batch_size=16)
-    n_all = sum(decoded)
-    assert everything.shape == (128, 128) and everything.dtype == np.int32
-    # accepted masks make later points inside them unnecessary: fewer than the 64 grid points are decoded
-    assert 0 < n_all < 64
-    decoded.clear()
-    segment_amg(tiny_model, image, embeddings=emb, points_per_side=8, foreground_threshold=1.01)
-    assert sum(decoded) == 0  # nothing is foreground: no decoder call at all
+    monkeypatch.setattr(automatic, "decode_points", counting)
+    labels = segment_amg(tiny_model, image, embeddings=emb, points_per_side=8, foreground_threshold=None,
+                         skip_covered=False, window=None, pred_iou_threshold=-1, stability_threshold=-1)
+    assert labels.shape == (128, 128) and labels.dtype == np.int32
+    assert sum(n for n, _ in windows) == 64 and {w for _, w in windows} == {None}
 
 
 def test_apg_runs_and_gives_labels(tiny_model, hela_frame):

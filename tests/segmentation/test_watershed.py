@@ -3,7 +3,8 @@ from scipy import ndimage as ndi
 from skimage.morphology import remove_small_objects
 from skimage.segmentation import relabel_sequential, watershed
 
-from samzoo.segmentation.watershed import watershed_from_maps
+from samzoo.segmentation.watershed import (BOUNDARY_THRESHOLD, CENTER_THRESHOLD, FOREGROUND_THRESHOLD,
+                                           watershed_from_maps)
 from samzoo.training.data import instance_targets
 
 
@@ -29,8 +30,8 @@ def test_empty_foreground():
 
 def _reference(maps, min_size):
     """The straightforward formulation: scikit-image on the whole image, then relabel."""
-    foreground = maps[0] > 0.5
-    seeds, _ = ndi.label(foreground & (maps[1] < 0.5) & (maps[2] > 0.5))
+    foreground = maps[0] > FOREGROUND_THRESHOLD
+    seeds, _ = ndi.label(foreground & (maps[1] < CENTER_THRESHOLD) & (maps[2] > BOUNDARY_THRESHOLD))
     seeds = remove_small_objects(seeds, max_size=max(min_size // 4, 1) - 1)
     labels = remove_small_objects(watershed(-maps[2], markers=seeds, mask=foreground), max_size=min_size - 1)
     return relabel_sequential(labels)[0]
