@@ -21,6 +21,19 @@ def is_lazy(masks) -> bool:
     return all(hasattr(masks, name) for name in ("shape", "ndim", "dtype", "__getitem__"))
 
 
+def editable(masks, in_place: bool, caller: str):
+    """``masks`` to change: a copy, or with ``in_place`` the array itself (the only way for lazy masks).
+
+    A lazy movie may be larger than memory, so it is never copied here: the caller changes it
+    in place, on a copy on disk it made itself.
+    """
+    if in_place:
+        return masks
+    if is_lazy(masks):
+        raise ValueError(f"{caller} changes lazy masks only in place: pass in_place=True (on a copy you may change)")
+    return masks.copy()
+
+
 def read_frame(masks, t: int) -> np.ndarray:
     """Frame ``t`` of a numpy or lazy movie as a numpy array."""
     return np.asarray(masks[t])

@@ -19,7 +19,7 @@ import networkx as nx
 import numpy as np
 from scipy import ndimage as ndi
 
-from samzoo.tracking.frames import is_lazy, read_frame
+from samzoo.tracking.frames import editable, read_frame
 from samzoo.tracking.lineage import check_masks
 
 
@@ -114,12 +114,7 @@ def split_late_divisions(graph: nx.DiGraph, masks: np.ndarray, *, neck_ratio: fl
     graph, masks : the repaired copies (new objects get new labels and node ids); ``masks`` is
     the given array itself with ``in_place``.
     """
-    masks = check_masks(masks)
-    if not in_place:
-        if is_lazy(masks):
-            raise ValueError("split_late_divisions changes lazy masks only in place: pass in_place=True "
-                             "(on a copy you may change)")
-        masks = masks.copy()
+    masks = editable(check_masks(masks), in_place, "split_late_divisions")
     graph = graph.copy()
     next_node = max(graph.nodes, default=-1) + 1
     top: dict[int, int] = {}  # largest label of each frame touched so far: the next new label is one more

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from samzoo.tracking.frames import is_lazy, read_frame
+from samzoo.tracking.frames import editable, read_frame
 from samzoo.tracking.geometry import estimate_drift, overlaps, shift_labels
 from samzoo.tracking.lineage import check_masks
 
@@ -98,12 +98,7 @@ def split_by_neighbours(masks: np.ndarray, *, max_neck: float = 0.9, min_cover: 
     ndarray (or the given lazy array with ``in_place``): the masks with cut objects, each new
     part under a new label of its frame.
     """
-    masks = check_masks(masks)
-    if not in_place:
-        if is_lazy(masks):
-            raise ValueError("split_by_neighbours changes lazy masks only in place: pass in_place=True "
-                             "(on a copy you may change)")
-        masks = masks.copy()
+    masks = editable(check_masks(masks), in_place, "split_by_neighbours")
     n_frames = masks.shape[0]
     # cuts change labels, not the foreground: the drift from t to t + 1 found in the forward
     # pass serves the backward pass too (reversed)

@@ -152,3 +152,17 @@ def test_cli_frame_by_frame_refuses_propagate_and_trackastra(movie, tmp_path, ca
     assert "--linker trackastra needs the whole movie in memory" in capsys.readouterr().err
     assert main(base + ["--max-memory", "-1"]) == 1
     assert "--max-memory must be 0 or more" in capsys.readouterr().err
+
+
+def test_repairs_change_lazy_masks_only_in_place(tmp_path):
+    from samzoo.tracking.temporal import split_by_neighbours
+
+    masks = np.zeros((3, 16, 16), np.uint16)
+    masks[:, 4:10, 4:10] = 1
+    store = zarr.open(str(tmp_path / "m.zarr"), mode="w", shape=masks.shape, dtype=masks.dtype, chunks=(1, 16, 16))
+    store[:] = masks
+    with pytest.raises(ValueError, match="in_place=True"):
+        split_by_neighbours(store)
+    with pytest.raises(ValueError, match="in_place=True"):
+        split_late_divisions(link_overlap(masks), store)
+    assert split_by_neighbours(masks) is not masks  # numpy: a copy unless asked otherwise
