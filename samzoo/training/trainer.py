@@ -52,6 +52,7 @@ class TrainConfig:
     embedding_pool: int = 0        # frozen encoder: embed this many augmented crops once, train on them
     lora_rank: int = 0             # > 0: LoRA adapters on the encoder's attention instead of full training
     train_ais: bool = True
+    train_sam: bool = True         # False: only the AIS decoder trains; SAM stays frozen, in eval mode
     ais_weight: float = 1.0
     checkpoint_every: int = 100
     validate_every: int = 500
@@ -78,6 +79,10 @@ class Trainer:
         self.validate = validate
         if config.threads:
             torch.set_num_threads(config.threads)
+        if not config.train_sam and not (config.freeze_encoder and config.train_ais):
+            raise ValueError("train_sam=False trains the AIS decoder alone: it needs freeze_encoder and train_ais")
+        if not config.train_sam:
+            self.model.sam.requires_grad_(False)
         if config.freeze_encoder:
             self.model.sam.image_encoder.requires_grad_(False)
         elif config.lora_rank:
@@ -197,6 +202,12 @@ class Trainer:
     def train_step(self) -> dict:
         c, model = self.config, self.model
         model.train()
+        # frozen parts run in eval mode, as at inference: in train mode their BatchNorm layers
+        # would still move their running statistics, so a "frozen" encoder would change
+        if not c.train_sam:
+            model.sam.eval()
+        elif c.freeze_encoder:
+            model.sam.image_encoder.eval()
         images, labels, targets, embeddings = self._batch()
         normalized = model.preprocess(images)
         if embeddings is None:
@@ -207,7 +218,8 @@ class Trainer:
         if c.train_ais and model.ais_decoder is not None:
             losses["ais"] = ais_loss(model.ais_decoder(embeddings, normalized), targets)
             loss = loss + c.ais_weight * losses["ais"]
-        mask_terms = [self._prompt_losses(embeddings[i:i + 1], labels[i], targets[i, 2]) for i in range(len(images))]
+        mask_terms = [self._prompt_losses(embeddings[i:i + 1], labels[i], targets[i, 2])
+                      for i in range(len(images))] if c.train_sam else []
         mask_terms = [t for t in mask_terms if t is not None]
         if mask_terms:
             losses["mask"] = sum(t[0] for t in mask_terms) / len(mask_terms)

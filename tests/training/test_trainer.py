@@ -76,3 +76,17 @@ class _FixedCrops:
         image = self.images[self.i % len(self.images)]
         self.i += 1
         return image, None, None
+
+
+def test_frozen_encoder_stays_unchanged_buffers_included(hela_frame, tmp_path):
+    # a frozen encoder runs in eval mode: its BatchNorm running statistics must not move either
+    config = TrainConfig(steps=2, batch_size=2, objects_per_image=2, n_iterations=1, warmup_steps=1,
+                         checkpoint_every=10, validate_every=1000, freeze_encoder=True, seed=2)
+    model = new_model(input_size=64)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    Trainer(model, _sampler(hela_frame), config, tmp_path).run()
+    after = model.state_dict()
+    encoder = [k for k in after if k.startswith("sam.image_encoder")]
+    assert any("running_mean" in k for k in encoder)
+    assert all(torch.equal(after[k], before[k]) for k in encoder)
+    assert any(not torch.equal(after[k], before[k]) for k in after if k.startswith("sam.mask_decoder"))
