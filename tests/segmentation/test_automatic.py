@@ -84,21 +84,13 @@ def test_amg_drops_points_inside_accepted_masks(tiny_model, monkeypatch):
     assert labels.max() == 1
 
 
-def test_amg_exact_path_decodes_every_grid_point(tiny_model, hela_frame, monkeypatch):
+def test_amg_exact_path_decodes_every_grid_point(tiny_model, hela_frame, decode_calls):
     image = hela_frame[0][:128, :128]
     emb = compute_embeddings(tiny_model, image)
-    windows = []
-    decode = automatic.decode_points
-
-    def counting(model, embeddings, points, **kw):
-        windows.append((len(points), kw["window"]))
-        return decode(model, embeddings, points, **kw)
-
-    monkeypatch.setattr(automatic, "decode_points", counting)
     labels = segment_amg(tiny_model, image, embeddings=emb, points_per_side=8, foreground_threshold=None,
                          skip_covered=False, window=None, pred_iou_threshold=-1, stability_threshold=-1)
     assert labels.shape == (128, 128) and labels.dtype == np.int32
-    assert sum(n for n, _ in windows) == 64 and {w for _, w in windows} == {None}
+    assert sum(n for n, _ in decode_calls) == 64 and {w for _, w in decode_calls} == {None}
 
 
 def test_apg_runs_and_gives_labels(tiny_model, hela_frame):

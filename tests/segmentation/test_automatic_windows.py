@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from samzoo.errors import InputError
-from samzoo.segmentation import automatic
 from samzoo.segmentation.automatic import _decode_windows, decode_points, grid_points
 from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.segmentation.mask_decoder import decode_masks
@@ -44,7 +43,7 @@ def test_a_window_as_large_as_the_tile_is_the_whole_tile_decoding(tiny_model, he
         torch.testing.assert_close(m.logits, expected[i].logits, atol=1e-3, rtol=1e-3)
 
 
-def test_masks_stay_in_their_window_and_cut_ones_are_widened(tiny_model, hela_frame, monkeypatch):
+def test_masks_stay_in_their_window_and_cut_ones_are_widened(tiny_model, hela_frame, decode_calls):
     emb = compute_embeddings(tiny_model, hela_frame[0][:128, :128])
     points = grid_points(emb, 4)
     _, cut = _decode_windows(tiny_model, emb, emb.tiles[0], points, size=2)
@@ -52,17 +51,9 @@ def test_masks_stay_in_their_window_and_cut_ones_are_widened(tiny_model, hela_fr
     for (y, x), m in zip(points, masks):
         ys, xs = np.nonzero(m.mask)
         assert len(ys) == 0 or (np.abs(ys - y).max() <= 48 and np.abs(xs - x).max() <= 48)
-    widened = []
-    original = automatic.decode_points
-
-    def counting(model, embeddings, pts, **kw):
-        widened.append((len(pts), kw["window"]))
-        return original(model, embeddings, pts, **kw)
-
-    monkeypatch.setattr(automatic, "decode_points", counting)
-    decode_points(tiny_model, emb, points, window=32)
+    decode_points(tiny_model, emb, points, window=32)  # calls made inside it go through the spy
     # the masks cut by their 2-token window, and only those, are decoded again 4 tokens wide
-    assert widened[:1] == ([(int(cut.sum()), 64)] if cut.any() else [])
+    assert decode_calls[:1] == ([(int(cut.sum()), 64)] if cut.any() else [])
     with pytest.raises(InputError):
         decode_points(tiny_model, emb, points, window=0)
 
