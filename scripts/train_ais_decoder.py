@@ -7,7 +7,9 @@ trains only that, with the AIS loss on the same data and hold-out as
 ``scripts/train_samzoo_tiny.py`` (frames 16-19 of every movie and nuclei3d z-slices 25-30 are
 never trained on). The new decoder starts from the old one wherever a tensor has the same name
 and shape, or entirely from ``--init-decoder`` (a samzoo file whose decoder has this
-configuration, e.g. an earlier run's best).
+configuration, e.g. an earlier run's best). With ``--distill W`` (default 1) the new decoder also
+learns to reproduce the start model's decoder (its maps, weight W; 0: the ground truth only), so
+that the watershed thresholds chosen for those maps carry over to the cheaper decoder.
 
 Every ``--validate-every`` steps: the AIS loss on the same 24 fixed held-out crops as the main
 training (so it compares with the ``val_ais_loss`` stored in the shipped model), and the best
@@ -15,7 +17,7 @@ model so far is written as ``RUN_DIR/best.safetensors`` (the whole model, new de
 with the same ``--run-dir`` resumes from ``RUN_DIR/last.pt``.
 
     OMP_NUM_THREADS=1 python scripts/train_ais_decoder.py --run-dir runs/ais_slim --widths 48,16,8 \\
-        --output-stride 2 --steps 6000 [--hours 0.5] [--init FILE] [--init-decoder FILE]
+        --output-stride 2 --steps 6000 [--hours 0.5] [--init FILE] [--init-decoder FILE] [--distill 1]
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from samzoo.models.ais_decoder import copy_matching_weights
+from samzoo.models.ais_decoder import copy_matching_weights, inference_copy
 from samzoo.models.load import load_model
 from samzoo.models.model import SamzooModel
 from samzoo.training.data import CropSampler
-from samzoo.training.losses import ais_loss
+from samzoo.training.losses import ais_distillation_loss, ais_loss
 from samzoo.training.trainer import TrainConfig, Trainer
+from samzoo.training.validation import validation_crops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_samzoo_tiny import TRAIN_FRAMES, VAL_FRAMES, load_pairs  # noqa: E402  (the same data and hold-out)
@@ -51,17 +54,15 @@ def model_with_new_decoder(start: SamzooModel, decoder_kwargs: dict) -> tuple[Sa
     return model, copied
 
 
-def make_ais_validation(pairs, crop_size: int, n_crops: int = 24):
+def make_ais_validation(pairs, crop_size: int, n_crops: int = 24, teacher=None):
     """AIS loss on fixed held-out crops; ``score`` = minus that loss (higher is better).
 
-    The crops are drawn like those of :func:`samzoo.training.validation.make_validation` with the
-    same ``n_crops`` (same sampler seed; the added noise is also seeded here, so every run scores
-    the same pixels). SAM is frozen, so the embeddings are computed once.
+    With a ``teacher`` AIS decoder, also ``val_distill``: the distance from its maps.
+
+    The crops are those of :func:`samzoo.training.validation.make_validation` with the same
+    ``n_crops``. SAM is frozen, so the embeddings are computed once.
     """
-    sampler = CropSampler(pairs, crop_size=crop_size, seed=1234)
-    with torch.random.fork_rng():  # the crops' noise comes from torch's global generator: fix it too
-        torch.manual_seed(1234)
-        crops = [sampler.sample() for _ in range(n_crops)]
+    crops = validation_crops(pairs, crop_size, n_crops)
     cache: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def validate(model: SamzooModel) -> dict:
@@ -70,8 +71,13 @@ def make_ais_validation(pairs, crop_size: int, n_crops: int = 24):
             for image, _, targets in crops:
                 x = model.preprocess(image[None].to(device))
                 cache.append((x, model.sam.image_encoder(x), targets[None].to(device)))
-        losses = [ais_loss(model.ais_decoder(emb, x), targets).item() for x, emb, targets in cache]
-        return {"val_ais_loss": float(np.mean(losses)), "score": -float(np.mean(losses))}
+        maps = [model.ais_decoder(emb, x) for x, emb, _ in cache]
+        losses = [ais_loss(m, targets).item() for m, (_, _, targets) in zip(maps, cache)]
+        metrics = {"val_ais_loss": float(np.mean(losses)), "score": -float(np.mean(losses))}
+        if teacher is not None:
+            metrics["val_distill"] = float(np.mean([ais_distillation_loss(m, teacher(emb, x)).item()
+                                                    for m, (x, emb, _) in zip(maps, cache)]))
+        return metrics
 
     return validate
 
@@ -91,8 +97,13 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=100)
     parser.add_argument("--validate-every", type=int, default=250)
     parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--distill", type=float, default=1.0,
+                        help="weight of matching the start model's AIS maps (0: ground truth only)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--whole-targets", dest="visible_targets", action="store_false",
+                        help="objects cut by a crop's edge keep the targets of the whole object (the shipped "
+                             "model's training, up to 2026-11); default: those of their visible part")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # the new decoder's initialisation and the crops' noise
@@ -114,18 +125,25 @@ def main() -> None:
     val_pairs, _ = load_pairs(VAL_FRAMES, range(25, 31))
     print(f"{len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
     size = model.input_size
-    validate = make_ais_validation(val_pairs, size)
+    teacher = None
+    if args.distill > 0:
+        if start.ais_decoder is None:
+            raise SystemExit("--distill needs a start model with an AIS decoder (or --distill 0)")
+        teacher = inference_copy(start.ais_decoder.eval())
+    validate = make_ais_validation(val_pairs, size, teacher=teacher)
     if start.ais_decoder is not None and not (Path(args.run_dir) / "last.pt").exists():
         with torch.no_grad():
             print(f"old AIS decoder on the validation crops: {validate(start)}")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup_steps,
                          freeze_encoder=True, train_sam=False, checkpoint_every=args.checkpoint_every,
                          validate_every=args.validate_every, threads=args.threads, seed=args.seed,
+                         distill_weight=args.distill,
                          extra={"data": "shared/data; held out: frames 16-19, nuclei3d z 25-30",
+                                "visible_targets": args.visible_targets,
                                 "init": f"{args.init or 'shipped'}: {start.weights_hash}",
                                 "init_decoder": args.init_decoder or f"matching tensors of the old decoder ({len(copied)})"})
-    trainer = Trainer(model, CropSampler(train_pairs, weights, size, seed=args.seed), config, args.run_dir,
-                      validate=validate)
+    sampler = CropSampler(train_pairs, weights, size, seed=args.seed, visible_targets=args.visible_targets)
+    trainer = Trainer(model, sampler, config, args.run_dir, validate=validate, teacher=teacher)
     trainer.run(max_seconds=args.hours * 3600 if args.hours else None)
     print(f"best validation AIS loss {-trainer.best_score:.4f}: {Path(args.run_dir) / 'best.safetensors'}")
 

@@ -61,6 +61,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--init", default="shipped",
                         help="weights a new run starts from: 'shipped' (samzoo_tiny_lm), 'scratch', or a .safetensors file")
+    parser.add_argument("--whole-targets", dest="visible_targets", action="store_false",
+                        help="objects cut by a crop's edge keep the targets of the whole object (the shipped "
+                             "model's training, up to 2026-11); default: those of their visible part")
     args = parser.parse_args()
 
     train_pairs, weights = load_pairs(TRAIN_FRAMES, range(0, 25))
@@ -68,7 +71,8 @@ def main() -> None:
     print(f"{len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=100,
                          threads=args.threads, device=args.device,
-                         extra={"data": "shared/data; held out: frames 16-19, nuclei3d z 25-30"})
+                         extra={"data": "shared/data; held out: frames 16-19, nuclei3d z 25-30",
+                                "visible_targets": args.visible_targets})
     size = args.input_size
     model = new_model("samzoo_tiny", size, name="samzoo_tiny_lm")
     if args.init != "scratch" and not (Path(args.run_dir) / "last.pt").exists():
@@ -78,7 +82,7 @@ def main() -> None:
         model.load_state_dict(start.state_dict())
         config.extra["init"] = f"{args.init}: {start.weights_hash}, trained {start.config.training}"
         print(f"new run starting from {args.init} ({start.weights_hash})")
-    trainer = Trainer(model, CropSampler(train_pairs, weights, size),
+    trainer = Trainer(model, CropSampler(train_pairs, weights, size, visible_targets=args.visible_targets),
                       config, args.run_dir, validate=make_validation(val_pairs, size, n_crops=24))
     trainer.run(max_seconds=args.hours * 3600 if args.hours else None)
 

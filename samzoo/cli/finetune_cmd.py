@@ -10,9 +10,9 @@ import numpy as np
 from samzoo.errors import InputError
 from samzoo.models.ais_decoder import AISDecoder
 from samzoo.models.load import load_model
-from samzoo.training.data import CropSampler, pairs_from_files
-from samzoo.training.trainer import TrainConfig, Trainer, new_model
-from samzoo.training.validation import make_validation
+from samzoo.training.data import pairs_from_files
+from samzoo.training.finetune import finetune
+from samzoo.training.trainer import new_model
 
 
 def add_parser(subparsers) -> None:
@@ -56,19 +56,14 @@ def run(args: argparse.Namespace) -> int:
             model.ais_decoder = AISDecoder(image_skip=True)
         model.config.name = f"{model.name}_finetuned"
     pairs = pairs_from_files(args.images, args.labels)
-    validate, val_pairs = None, []
+    val_pairs = []
     if args.val_images and args.val_labels:
         val_pairs = pairs_from_files(args.val_images, args.val_labels)
-        validate = make_validation(val_pairs, model.input_size)
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=min(50, args.steps),
-                         freeze_encoder=args.freeze_encoder, embedding_pool=args.embedding_pool if args.freeze_encoder else 0,
-                         lora_rank=args.lora_rank, checkpoint_every=args.checkpoint_every,
-                         validate_every=args.checkpoint_every, device=args.device,
-                         extra={"images": args.images, "labels": args.labels})
-    trainer = Trainer(model, CropSampler(pairs, crop_size=model.input_size), config, outdir, validate=validate)
-    trainer.run()
-    best = outdir / "best.safetensors"
-    final = trainer.export(outdir / "model.safetensors")
+    finetune(model, pairs, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+             freeze_encoder=args.freeze_encoder, embedding_pool=args.embedding_pool, lora_rank=args.lora_rank,
+             val_images=val_pairs or None, run_dir=outdir, checkpoint_every=args.checkpoint_every,
+             device=args.device, notes={"images": args.images, "labels": args.labels})
+    best, final = outdir / "best.safetensors", outdir / "model.safetensors"
     print(f"model: {final}" + (f"\nbest by validation: {best}" if best.exists() else ""))
     if args.package:
         return _package(best if best.exists() else final, val_pairs + pairs, outdir / "packages")

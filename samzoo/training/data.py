@@ -131,10 +131,18 @@ class CropSampler:
         Sampling weight of each pair (e.g. to balance data sets); uniform by default.
     crop_size : int
     seed : int
+    visible_targets : bool
+        Objects cut by the crop's edge get the distance targets of their visible part, as
+        objects cut by the image border have: every visible piece of an object then has a
+        centre, and the watershed a seed for it. With False they keep the targets of the
+        whole object, whose centre may lie outside the crop, and a model learns to give a
+        sliver of an object at the edge no seed: such slivers (objects entering or leaving
+        the field) are then lost at the image border.
     """
 
     def __init__(self, pairs: list[TrainingPair], weights: Sequence[float] | None = None,
-                 crop_size: int = 512, seed: int = 0, object_bias: float = 0.7) -> None:
+                 crop_size: int = 512, seed: int = 0, object_bias: float = 0.7,
+                 visible_targets: bool = False) -> None:
         if not pairs:
             raise InputError("no training pairs")
         self.pairs = pairs
@@ -142,6 +150,7 @@ class CropSampler:
         self.p = w / w.sum()
         self.crop_size = crop_size
         self.object_bias = object_bias
+        self.visible_targets = visible_targets
         self.rng = np.random.default_rng(seed)
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -160,6 +169,8 @@ class CropSampler:
         smooth = F.interpolate(region[:, [0, 2, 3, 4]], size=size, mode="bilinear", align_corners=False)[0]
         image, targets = smooth[0], smooth[1:]
         targets[0] = (labels > 0).float()
+        if self.visible_targets:
+            _retarget_cut_objects(labels, targets)
         image, labels, targets = self._flip_rotate(image, labels, targets)
         image = self._jitter(image)
         return image.expand(3, -1, -1) * 255.0, labels.long(), targets
@@ -195,3 +206,14 @@ class CropSampler:
         if self.rng.random() < 0.5:
             image = image + torch.randn_like(image) * float(self.rng.uniform(0, 0.05))
         return image.clamp(0, 1)
+
+
+def _retarget_cut_objects(labels: torch.Tensor, targets: torch.Tensor) -> None:
+    """Replace, in place, the distance targets of objects touching the crop's edge by those of their visible part."""
+    edges = torch.cat([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    cut = torch.unique(edges[edges > 0])
+    if len(cut) == 0:
+        return
+    inside = torch.isin(labels, cut)
+    visible = instance_targets(torch.where(inside, labels, 0).numpy().astype(np.int32))
+    targets[1:, inside] = torch.from_numpy(visible[1:])[:, inside]

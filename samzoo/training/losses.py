@@ -59,3 +59,18 @@ def ais_loss(pred: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     inside = fg[:, None].expand(-1, 2, -1, -1)
     sq = (pred[:, 1:] - targets[:, 1:]) ** 2
     return loss + 2.0 * (sq * inside).sum() / inside.sum().clamp(min=1)
+
+
+def ais_distillation_loss(pred: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """How far AIS maps are from a teacher decoder's maps, both ``(B, 3, H, W)`` in [0, 1].
+
+    BCE against the teacher's (soft) foreground, MSE on the distance maps weighted by the
+    teacher's foreground: the watershed reads the distances only where the foreground is, so
+    they need not agree elsewhere. Used to train a cheaper decoder to reproduce a trained one,
+    so that the watershed thresholds chosen for the teacher's maps carry over.
+    """
+    fg = teacher[:, 0]
+    loss = F.binary_cross_entropy(pred[:, 0].clamp(1e-6, 1 - 1e-6), fg)
+    weight = fg[:, None].expand(-1, 2, -1, -1)
+    sq = (pred[:, 1:] - teacher[:, 1:]) ** 2
+    return loss + 2.0 * (sq * weight).sum() / weight.sum().clamp(min=1)

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from samzoo.models.model import ModelConfig, SamzooModel
 from samzoo.training.data import CropSampler
 from samzoo.training.lora import add_lora, merge_lora
-from samzoo.training.losses import ais_loss, mask_losses
+from samzoo.training.losses import ais_distillation_loss, ais_loss, mask_losses
 from samzoo.training.prompts import boxes_of, corrective_points, random_points_in, sample_objects
 
 
@@ -54,6 +54,7 @@ class TrainConfig:
     train_ais: bool = True
     train_sam: bool = True         # False: only the AIS decoder trains; SAM stays frozen, in eval mode
     ais_weight: float = 1.0
+    distill_weight: float = 1.0    # with a teacher AIS decoder: weight of matching its maps
     checkpoint_every: int = 100
     validate_every: int = 500
     threads: int = 0               # torch CPU threads; 0 = torch's default
@@ -72,8 +73,12 @@ class Trainer:
     """Holds the model, optimizer and sampler of one training run; see the module docstring."""
 
     def __init__(self, model: SamzooModel, sampler: CropSampler, config: TrainConfig, run_dir: str | Path,
-                 validate: Callable[[SamzooModel], dict] | None = None) -> None:
+                 validate: Callable[[SamzooModel], dict] | None = None,
+                 teacher: torch.nn.Module | None = None) -> None:
         self.model, self.sampler, self.config = model.to(config.device), sampler, config
+        # a trained AIS decoder whose maps the model's decoder also learns to reproduce
+        # (distillation into a cheaper decoder); frozen, in eval mode, never saved
+        self.teacher = teacher.to(config.device).eval().requires_grad_(False) if teacher is not None else None
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.validate = validate
@@ -216,8 +221,14 @@ class Trainer:
         losses = {}
         loss = torch.zeros((), device=c.device)
         if c.train_ais and model.ais_decoder is not None:
-            losses["ais"] = ais_loss(model.ais_decoder(embeddings, normalized), targets)
+            maps = model.ais_decoder(embeddings, normalized)
+            losses["ais"] = ais_loss(maps, targets)
             loss = loss + c.ais_weight * losses["ais"]
+            if self.teacher is not None:
+                with torch.no_grad():
+                    teacher_maps = self.teacher(embeddings, normalized)
+                losses["distill"] = ais_distillation_loss(maps, teacher_maps)
+                loss = loss + c.distill_weight * losses["distill"]
         mask_terms = [self._prompt_losses(embeddings[i:i + 1], labels[i], targets[i, 2])
                       for i in range(len(images))] if c.train_sam else []
         mask_terms = [t for t in mask_terms if t is not None]

@@ -43,3 +43,43 @@ def test_training_the_ais_decoder_alone_leaves_sam_unchanged(hela_frame, tmp_pat
 def test_training_the_ais_decoder_alone_needs_a_frozen_encoder(tmp_path):
     with pytest.raises(ValueError, match="freeze_encoder"):
         Trainer(_slim_model(), None, TrainConfig(train_sam=False), tmp_path)
+
+
+def test_a_teacher_decoder_is_distilled_into_a_slim_one(hela_frame, tmp_path):
+    """With a teacher, the slim decoder learns to reproduce the teacher's maps (and the teacher stays frozen)."""
+    from samzoo.models.ais_decoder import AISDecoder, inference_copy
+    img, seg = hela_frame
+    sampler = CropSampler(pairs_from_arrays(img[:160, :160], seg[:160, :160], name="hela"), crop_size=64, seed=3)
+    model = _slim_model()
+    torch.manual_seed(1)
+    teacher = AISDecoder(image_skip=True, widths=(16, 8, 8, 4)).eval()
+    with torch.no_grad():  # a random decoder predicts ~0.5 everywhere: make its maps vary in space
+        teacher.head.weight.mul_(30)
+    teacher = inference_copy(teacher)
+    teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    crops = [sampler.sample()[0] for _ in range(4)]
+
+    def distance() -> float:
+        """Mean absolute difference of the maps (0 when the student reproduces the teacher)."""
+        model.eval()
+        with torch.no_grad():
+            x = model.preprocess(torch.stack(crops))
+            emb = model.sam.image_encoder(x)
+            return (model.ais_decoder(emb, x) - teacher(emb, x)).abs().mean().item()
+
+    before = distance()
+    config = TrainConfig(steps=40, batch_size=2, lr=3e-3, warmup_steps=1, freeze_encoder=True, train_sam=False,
+                         checkpoint_every=1000, validate_every=1000, distill_weight=5.0)
+    history = Trainer(model, sampler, config, tmp_path, teacher=teacher).run()
+    assert {"ais", "distill"} <= set(history[-1])
+    assert distance() < 0.7 * before, (distance(), before)
+    assert all(torch.equal(teacher.state_dict()[k], v) for k, v in teacher_before.items())
+
+
+def test_distillation_loss_is_zero_only_against_itself():
+    from samzoo.training.losses import ais_distillation_loss
+
+    maps = torch.rand(2, 3, 16, 16)
+    hard = maps.round()  # binary foreground: BCE against itself is 0
+    assert ais_distillation_loss(hard, hard).item() < 1e-4
+    assert ais_distillation_loss(maps.flip(-1), hard).item() > 0.1

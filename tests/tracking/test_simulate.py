@@ -58,3 +58,37 @@ def test_save_ctc_layout_reads_back(small_movie, tmp_path):
 def test_rejects_impossible_settings():
     with pytest.raises(InputError, match="radii"):
         simulate_movie(n_frames=3, shape=(20, 20), radius=9)
+
+
+def _rim_profile(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Median brightness (over background) 1, 2, 3 px inside each object, relative to >= 6 px deep."""
+    from scipy import ndimage as ndi
+
+    background = np.median(image[labels == 0])
+    rows = []
+    for label, box in enumerate(ndi.find_objects(labels), 1):
+        if box is None:
+            continue
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+        inside = labels[box] == label
+        depth = ndi.distance_transform_edt(inside)[inside]
+        if inside.sum() < 80 or depth.max() < 6:
+            continue
+        values = image[box][inside].astype(float) - background
+        rows.append([values[np.floor(depth) == d].mean() / values[depth >= 6].mean() for d in (1, 2, 3)])
+    return np.median(rows, axis=0)
+
+
+def test_nuclei_are_domed_like_real_hela_nuclei(shared_data):
+    """Real nuclei are dimmer at the rim; the simulator (dome=0.5) matches HeLa there, flat nuclei do not."""
+    import tifffile
+
+    real = _rim_profile(tifffile.imread(shared_data / "Fluo_Hela_02_img.tif", key=0),
+                        tifffile.imread(shared_data / "Fluo_Hela_02_ERR_SEG.tif", key=0))
+    movie = simulate_movie(n_frames=12, seed=1)
+    simulated = np.median([_rim_profile(movie.images[t], movie.masks[t]) for t in (5, 11)], axis=0)
+    flat_movie = simulate_movie(n_frames=12, seed=1, dome=0.0)
+    flat = np.median([_rim_profile(flat_movie.images[t], flat_movie.masks[t]) for t in (5, 11)], axis=0)
+    assert np.array_equal(movie.masks, flat_movie.masks)  # the dome changes brightness only
+    assert np.abs(simulated - real).max() < 0.08, (simulated, real)
+    assert np.abs(flat - real).max() > 0.1, (flat, real)

@@ -57,3 +57,39 @@ def test_finetune_cli_packages_the_result(tmp_path, hela_frame, capsys):
     zips = sorted(p.name for p in (tmp_path / "run" / "packages").glob("*.bioimageio.zip"))
     assert zips == ["samzoo_tiny_finetuned_ais.bioimageio.zip", "samzoo_tiny_finetuned_prompt.bioimageio.zip"], zips
     assert out.count("bioimageio test: passed") == 2, out
+
+
+def test_finetune_function_trains_decoders_on_frozen_encoder(tmp_path):
+    """samzoo.training.finetune: decoders learn (AIS loss on the data falls), the encoder is untouched,
+    and the result is a model loaded back from its file (own weights hash: embeddings are not reused)."""
+    from samzoo.models.model import ModelConfig, SamzooModel
+    from samzoo.tracking import simulate_movie
+    from samzoo.training import finetune
+    from samzoo.training.data import pairs_from_arrays
+    from samzoo.training.losses import ais_loss
+
+
+    torch.manual_seed(0)
+    start = SamzooModel(ModelConfig("samzoo_tiny", 64, {"image_skip": True}, name="start")).eval()
+    start.weights_hash = "sha256:start"
+    movie = simulate_movie(n_frames=3, shape=(64, 64), n_cells=3, radius=7, seed=2)
+    pairs = pairs_from_arrays(movie.images, movie.masks)
+
+    x = torch.stack([torch.from_numpy(p.image).expand(3, -1, -1) * 255.0 for p in pairs])  # as crops are
+    targets = torch.stack([torch.from_numpy(p.targets) for p in pairs])
+
+    def loss(model):
+        with torch.no_grad():
+            normalized = model.preprocess(x)
+            return ais_loss(model.ais_decoder(model.sam.image_encoder(normalized), normalized), targets).item()
+
+    encoder_before = {k: v.clone() for k, v in start.sam.image_encoder.state_dict().items()}
+    before = loss(start)
+    trained = finetune(start, movie.images, movie.masks, steps=30, batch_size=2, lr=3e-3, embedding_pool=6,
+                       run_dir=tmp_path / "run", checkpoint_every=30)
+    assert trained is not start and not trained.training
+    assert trained.weights_hash.startswith("sha256:") and trained.weights_hash != start.weights_hash
+    assert (tmp_path / "run" / "model.safetensors").exists() and (tmp_path / "run" / "last.pt").exists()
+    for k, v in trained.sam.image_encoder.state_dict().items():  # saved in float16: equal to rounding
+        torch.testing.assert_close(v.float(), encoder_before[k].float(), atol=1e-2, rtol=1e-2)
+    assert loss(trained) < 0.8 * before, (loss(trained), before)
