@@ -75,11 +75,11 @@ def main() -> int:
     else:
         new, old = _score(args.weights), (_score(target) if target.exists() else float("-inf"))
     if target.exists() and not args.force and new <= old:
-        if source != args.weights:
+        if args.rescore:
             source.unlink()
         sys.exit(f"not shipped: validation score {new:.4f} does not beat the shipped {old:.4f}")
     WEIGHTS.mkdir(parents=True, exist_ok=True)
-    if source != args.weights:
+    if args.rescore:
         source.replace(target)  # same folder: an atomic rename
     else:
         shutil.copyfile(args.weights, target)

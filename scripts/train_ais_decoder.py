@@ -63,20 +63,21 @@ def make_ais_validation(pairs, crop_size: int, n_crops: int = 24, teacher=None):
     ``n_crops``. SAM is frozen, so the embeddings are computed once.
     """
     crops = validation_crops(pairs, crop_size, n_crops)
-    cache: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    cache: list[tuple] = []  # per crop: input, embedding, targets, the teacher's maps (or None)
 
     def validate(model: SamzooModel) -> dict:
         device = next(model.parameters()).device
-        if not cache:
+        if not cache:  # SAM and the teacher are frozen: their outputs are computed once
             for image, _, targets in crops:
                 x = model.preprocess(image[None].to(device))
-                cache.append((x, model.sam.image_encoder(x), targets[None].to(device)))
-        maps = [model.ais_decoder(emb, x) for x, emb, _ in cache]
-        losses = [ais_loss(m, targets).item() for m, (_, _, targets) in zip(maps, cache)]
+                emb = model.sam.image_encoder(x)
+                cache.append((x, emb, targets[None].to(device), teacher(emb, x) if teacher is not None else None))
+        maps = [model.ais_decoder(emb, x) for x, emb, _, _ in cache]
+        losses = [ais_loss(m, targets).item() for m, (_, _, targets, _) in zip(maps, cache)]
         metrics = {"val_ais_loss": float(np.mean(losses)), "score": -float(np.mean(losses))}
         if teacher is not None:
-            metrics["val_distill"] = float(np.mean([ais_distillation_loss(m, teacher(emb, x)).item()
-                                                    for m, (x, emb, _) in zip(maps, cache)]))
+            metrics["val_distill"] = float(np.mean([ais_distillation_loss(m, taught).item()
+                                                    for m, (_, _, _, taught) in zip(maps, cache)]))
         return metrics
 
     return validate

@@ -9,9 +9,10 @@ placed on either side of the mother's centre; daughters grow back to a normal si
 Images are the masks painted with per-nucleus brightness and a little texture, brighter in
 the middle than at the rim (a nucleus is a flattened ellipsoid, so the stained chromatin in a
 widefield column is thickest at its centre: ``dome``), blurred by a Gaussian (the microscope's
-point-spread function) and corrupted by Poisson and Gaussian noise. Ground truth follows the Cell Tracking Challenge (CTC) convention: every track
-segment between divisions has its own label, and ``tracks`` holds one ``L B E P`` row per
-label (label, first frame, last frame, parent label or 0).
+point-spread function) and corrupted by Poisson and Gaussian noise. Ground truth follows the
+Cell Tracking Challenge (CTC) convention: every track segment between divisions has its own
+label, and ``tracks`` holds one ``L B E P`` row per label (label, first frame, last frame,
+parent label or 0).
 
 Example
 -------

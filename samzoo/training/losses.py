@@ -56,9 +56,7 @@ def ais_loss(pred: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """
     fg_pred, fg = pred[:, 0], targets[:, 0]
     loss = dice_loss(fg_pred, fg).mean() + F.binary_cross_entropy(fg_pred.clamp(1e-6, 1 - 1e-6), fg)
-    inside = fg[:, None].expand(-1, 2, -1, -1)
-    sq = (pred[:, 1:] - targets[:, 1:]) ** 2
-    return loss + 2.0 * (sq * inside).sum() / inside.sum().clamp(min=1)
+    return loss + _distance_loss(pred, targets)
 
 
 def ais_distillation_loss(pred: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -69,8 +67,12 @@ def ais_distillation_loss(pred: torch.Tensor, teacher: torch.Tensor) -> torch.Te
     they need not agree elsewhere. Used to train a cheaper decoder to reproduce a trained one,
     so that the watershed thresholds chosen for the teacher's maps carry over.
     """
-    fg = teacher[:, 0]
-    loss = F.binary_cross_entropy(pred[:, 0].clamp(1e-6, 1 - 1e-6), fg)
-    weight = fg[:, None].expand(-1, 2, -1, -1)
-    sq = (pred[:, 1:] - teacher[:, 1:]) ** 2
-    return loss + 2.0 * (sq * weight).sum() / weight.sum().clamp(min=1)
+    loss = F.binary_cross_entropy(pred[:, 0].clamp(1e-6, 1 - 1e-6), teacher[:, 0])
+    return loss + _distance_loss(pred, teacher)
+
+
+def _distance_loss(pred: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """MSE of the two distance maps (channels 1, 2), weighted by the reference's foreground (channel 0)."""
+    weight = reference[:, :1].expand(-1, 2, -1, -1)
+    sq = (pred[:, 1:] - reference[:, 1:]) ** 2
+    return 2.0 * (sq * weight).sum() / weight.sum().clamp(min=1)
