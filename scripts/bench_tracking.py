@@ -6,9 +6,13 @@ For several seeds, a movie of moving, entering, leaving and dividing nuclei is s
 - ``auto / gt-like``: the ground-truth masks with labels shuffled in every frame, linked by the
   overlap linker (linking alone);
 - ``auto / classical``: the classical baseline segmentation, then the overlap linker;
-- ``auto / ais``: samzoo's AIS segmentation, then the overlap linker; once more (``no split``)
-  without the repair of merged objects (:func:`samzoo.tracking.temporal.split_by_neighbours`
-  before linking, :func:`samzoo.tracking.merged.split_late_divisions` after), to show its effect.
+- ``auto / ais``: samzoo's AIS segmentation with the objects at the image border that continue
+  a track (``border_objects=True``, :func:`samzoo.tracking.temporal.add_border_objects`), then
+  the overlap linker, as :func:`samzoo.tracking.track` does when it segments the movie itself;
+  once more without the border objects (``no border objects``), and once with neither them nor
+  the repair of merged objects (``no repairs``; :func:`samzoo.tracking.temporal.split_by_neighbours`
+  before linking, :func:`samzoo.tracking.merged.split_late_divisions` after), to show their effect
+  (these two rows reuse the embeddings cached by the first: their time is not given).
 
 The overlap rows run :func:`samzoo.tracking.track` on the masks (``linker="overlap"``), with the
 repair of merged objects on for the segmentations (``split_merged=True``, as when ``track``
@@ -19,7 +23,8 @@ segments the movie itself) and off for the gt-like masks (given masks are taken 
   movies of other seeds (:func:`samzoo.training.finetune`, frozen encoder, ``--finetune-steps``
   on every third frame of ``--finetune-movies`` movies of seeds 1000, 1001, ...; never the
   benchmark's seeds), what a user does with a few annotated frames of their own data. The
-  finetuning time is printed; 0 steps leave these rows out.
+  finetuning time is printed; 0 steps leave these rows out; ``--finetuned-model`` takes a model
+  finetuned so in an earlier run instead.
 - ``trackastra`` on the gt-like and classical segmentations, where a trackastra model can be had
   (``SAMZOO_MODEL_MIRROR`` or samzoo's cache; ``--trackastra-model`` for a local folder).
 
@@ -131,10 +136,17 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-model-modes", action="store_true", help="skip AIS and propagation (no model)")
     parser.add_argument("--finetune-steps", type=int, default=1200, help="0: no finetuned rows")
     parser.add_argument("--finetune-movies", type=int, default=8)
+    parser.add_argument("--finetuned-model", help="a model finetuned earlier the same way (.safetensors): used "
+                                                  "for the finetuned rows instead of finetuning again")
     args = parser.parse_args(argv)
     model, model_kind = (None, "none") if args.skip_model_modes else get_model()
     models = {model_kind: model} if model is not None else {}
-    if model is not None and args.finetune_steps > 0:
+    if model is not None and args.finetuned_model:
+        from samzoo.models.load import load_model
+
+        models["finetuned"] = load_model(args.finetuned_model)
+        print(f"# finetuned rows: {args.finetuned_model} (not finetuned in this run)")
+    elif model is not None and args.finetune_steps > 0:
         start = time.perf_counter()
         models["finetuned"] = finetuned_on_simulated(model, args.finetune_steps, args.finetune_movies,
                                                      args.frames, args.size)
@@ -167,18 +179,19 @@ def main(argv=None) -> int:
         result = track(masks=classical, linker="overlap", split_merged=True)  # as if track segmented
         record("auto / classical / overlap", (result.graph, result.masks), gt, time.perf_counter() - start, T)
         for kind, segmenter in models.items():
-            start = time.perf_counter()
-            ais = segment_movie(movie.images, model=segmenter, segmenter="ais")
-            seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            result = track(masks=ais, linker="overlap", split_merged=True)
-            record(f"auto / ais ({kind}) / overlap", (result.graph, result.masks), gt,
-                   seconds + time.perf_counter() - start, T)
-            if kind == model_kind:  # the effect of the repairs, once
+            for border in (True, False):
                 start = time.perf_counter()
+                ais = segment_movie(movie.images, model=segmenter, segmenter="ais", border_objects=border)
+                seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                result = track(masks=ais, linker="overlap", split_merged=True)
+                # the second segmentation reuses the first one's cached embeddings: not timed
+                record(f"auto / ais ({kind}) / overlap" + ("" if border else ", no border objects"),
+                       (result.graph, result.masks), gt,
+                       seconds + time.perf_counter() - start if border else math.nan, T)
+            if kind == model_kind:  # the effect of the repairs, once (ais: without border objects)
                 graph = link_overlap(ais)
-                record(f"auto / ais ({kind}) / overlap, no split", (graph, ais), gt,
-                       seconds + time.perf_counter() - start, T)
+                record(f"auto / ais ({kind}) / overlap, no repairs", (graph, ais), gt, math.nan, T)
             start = time.perf_counter()
             graph, labels = propagate(segmenter, movie.images, movie.masks[0])
             record(f"propagate ({kind})", (graph, labels), gt, time.perf_counter() - start, T)
@@ -203,7 +216,8 @@ def main(argv=None) -> int:
     print(header)
     print("-" * len(header))
     for name, results in rows.items():
-        mean = {k: float(np.nanmean([r[k] for r in results])) for k in (*METRICS, "s_per_frame")}
+        values = {k: np.array([r[k] for r in results], dtype=float) for k in (*METRICS, "s_per_frame")}
+        mean = {k: float(np.nanmean(v)) if not np.isnan(v).all() else math.nan for k, v in values.items()}
         worst = min(r["TRA"] for r in results)
         print(f"{name:45s} {mean['TRA']:6.4f} {mean['DET']:6.4f} {mean['LNK']:6.4f} {mean['div_F1']:6.4f} "
               f"{worst:7.4f} {mean['s_per_frame']:8.4f} {mean['s_per_frame'] / encoder:6.2f}")

@@ -8,43 +8,25 @@ tile border is therefore one object: there are no seams to merge.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from samzoo.errors import InputError
 from samzoo.models.ais_decoder import AISDecoder, inference_copy
+from samzoo.models.copies import cached_copy
 from samzoo.models.model import SamzooModel
 from samzoo.segmentation.embeddings import ImageEmbeddings, compute_embeddings
 from samzoo.segmentation.watershed import (BOUNDARY_THRESHOLD, CENTER_THRESHOLD, FOREGROUND_THRESHOLD, MIN_SIZE,
                                            watershed_from_maps)
 
 
-# the inference copy of each AIS decoder (see _inference_decoder), with the weights it was made from
-_INFERENCE_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _inference_decoder(decoder: AISDecoder) -> AISDecoder:
     """``decoder`` with BatchNorm folded in and channels-last (:func:`inference_copy`), made once per decoder.
 
-    Making the copy costs about as much as running it on a 256 x 256 tile, so it is kept, and
-    remade only when the decoder's weights change (e.g. between validations during training):
-    every in-place update bumps a tensor's version counter, and replaced tensors change address.
     A decoder in training mode is used as it is (its BatchNorm uses batch statistics).
     """
-    if decoder.training:
-        return decoder
-    tensors = list(decoder.state_dict(keep_vars=True).values())
-    if any(t.is_inference() for t in tensors):  # made under inference_mode: no version counters to watch
-        return inference_copy(decoder)
-    state = tuple((t.data_ptr(), t._version) for t in tensors)
-    cached = _INFERENCE_COPIES.get(decoder)
-    if cached is None or cached[0] != state:
-        cached = (state, inference_copy(decoder))
-        _INFERENCE_COPIES[decoder] = cached
-    return cached[1]
+    return decoder if decoder.training else cached_copy(decoder, "inference", inference_copy)
 
 
 @torch.inference_mode()

@@ -1,24 +1,24 @@
 """Automatic segmentation with SAM's decoder: AMG (a grid of point prompts) and APG (prompts from AIS).
 
-AMG spends most of its time in the mask decoder, once per prompt. Four things keep that small:
+AMG spends most of its time in the mask decoder, once per prompt. These keep that small:
 
 - prompts that cannot hit an object are skipped: with an AIS decoder, grid points on
   background (foreground probability below ``foreground_threshold``) never reach SAM's decoder;
 - each AIS foreground component is prompted one point at a time, deepest inside first (AIS
   boundary distance), and a point inside a mask accepted earlier is dropped: it would only find
-  that object again. A component is given up after ``max_rejected`` rejected masks, where
-  further points rarely give an accepted one. Different components are decoded together, one
-  point each per decoder call;
-- each prompt is decoded on a window of the image embedding around its point (``window``
-  pixels) instead of the whole tile: the decoder's cost grows with the number of image tokens
-  it attends to. An accepted mask reaching the window's edge is decoded again on a window
-  twice as wide (up to the whole tile), so large objects are not cut;
+  that object again. A component is given up after ``max_rejected`` rejected masks, or at once
+  after a mask far below the thresholds (``give_up_margin``), where further points rarely give
+  an accepted one. Different components, of every tile, are decoded together, one point each
+  per component and decoder call;
+- each prompt is decoded on a window of the image embedding around its point, in bfloat16
+  where the hardware has it (:mod:`samzoo.segmentation.windows`);
 - the grid is laid per tile inner region, so no point is decoded twice across tile halos.
 
 With ``foreground_threshold=None, skip_covered=False, window=None`` every grid point is decoded
-on the whole tile, as SAM's AMG does: the exact path, against which ``scripts/bench_automatic.py``
-validates the shortcuts by mSA on held-out real data. Each decoded prompt is itself cheaper than
-in SAM's own code path, see :func:`samzoo.segmentation.mask_decoder.decode_masks`.
+on the whole tile in float32, as SAM's AMG does: the exact path, against which
+``scripts/bench_automatic.py`` validates the shortcuts by mSA on held-out real data. Each decoded
+prompt is itself cheaper than in SAM's own code path, see
+:func:`samzoo.segmentation.mask_decoder.decode_masks`.
 
 Candidates are filtered by predicted IoU and stability, de-duplicated by box NMS
 (torchvision), cleaned (small regions and holes) and painted largest first.
@@ -26,14 +26,13 @@ Candidates are filtered by predicted IoU and stability, de-duplicated by box NMS
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy import ndimage as ndi
 from skimage.measure import regionprops
 from skimage.morphology import remove_small_holes
-from torch.nn import functional as F
 from torchvision.ops import nms
 from tqdm import tqdm
 
@@ -41,13 +40,11 @@ from samzoo.errors import InputError
 from samzoo.models.model import SamzooModel
 from samzoo.segmentation.ais import ais_maps
 from samzoo.segmentation.embeddings import ImageEmbeddings, compute_embeddings
-from samzoo.segmentation.mask_decoder import decode_masks
-from samzoo.segmentation.predictor import (MASK_PROMPT_LOGIT, PROMPT_TOKENS_PER_CALL, ObjectMask, Prompt, predict,
-                                           prompts_per_call)
-from samzoo.segmentation.tiling import Tile, owning_tile
+from samzoo.segmentation.predictor import ObjectMask, Prompt, predict, prompts_per_call
 from samzoo.segmentation.watershed import watershed_from_maps
+from samzoo.segmentation.windows import bfloat16_decoder, decode_points, native_bfloat16
 
-PATCH = 16  # image pixels per embedding token (SAM's ViT patch size)
+APG_CHUNK = 512  # APG instances decoded at a time
 
 
 def grid_points(embeddings: ImageEmbeddings, points_per_side: int) -> np.ndarray:
@@ -62,132 +59,46 @@ def grid_points(embeddings: ImageEmbeddings, points_per_side: int) -> np.ndarray
     return np.concatenate(points)
 
 
-@torch.no_grad()
-def decode_points(model: SamzooModel, embeddings: ImageEmbeddings, points: np.ndarray, *,
-                  window: int | None = 64, accept: Callable[[ObjectMask], bool] | None = None) -> list[ObjectMask]:
-    """Decode one positive point prompt per row of ``points`` (multimask, best predicted IoU kept).
+@dataclass
+class _Candidate:
+    """A mask kept for painting: its bounding box ``(y0, x0, y1, x1)`` in the image and the mask inside it.
 
-    Parameters
-    ----------
-    model : SamzooModel
-    embeddings : ImageEmbeddings
-    points : ndarray (N, 2)
-        ``(y, x)`` image pixels.
-    window : int or None
-        Decode each point on a square window of the tile's embedding around it, this many pixels
-        wide (rounded up to whole tokens of 16 pixels), instead of on the whole tile. A mask
-        reaching an edge of its window inside the tile is decoded again on a window twice as
-        wide, up to the whole tile, so large objects are not cut. ``None`` (or a window as large
-        as the tile) decodes on the whole tile, exactly as
-        :func:`samzoo.segmentation.predictor.predict` does.
-    accept : callable, optional
-        Which masks the caller will keep (AMG: predicted IoU and stability high enough). Only
-        those are decoded again when cut by their window: the others are thrown away anyway,
-        and on held-out data (``scripts/bench_automatic.py``) widening them too cost a third
-        more decoding and gained no mSA. By default every cut mask is decoded again.
-
-    Returns
-    -------
-    list of ObjectMask, in the order of ``points``.
+    AMG keeps every accepted mask until it paints them; on a large image there are tens of
+    thousands, and a tile-sized mask each (as :class:`ObjectMask` holds) would not fit in memory.
     """
-    points = np.asarray(points, dtype=float).reshape(-1, 2)
-    grid = embeddings.input_size // PATCH
-    size = grid if window is None else min(grid, -(-int(window) // PATCH))
-    if size < 1:
-        raise InputError(f"window must be a positive number of pixels, got {window}")
-    if size == grid:
-        prompts = {i: Prompt(points=[p], point_labels=[1]) for i, p in enumerate(points)}
-        decoded = predict(model, embeddings, prompts, multimask=True)
-        return [decoded[i] for i in range(len(points))]
-    results: list[ObjectMask | None] = [None] * len(points)
-    by_tile: dict[int, list[int]] = {}
-    for i, (y, x) in enumerate(points):
-        by_tile.setdefault(owning_tile(embeddings.tiles, y, x).index, []).append(i)
-    chunk = max(2, PROMPT_TOKENS_PER_CALL // size**2)
-    for tile_index, ids in by_tile.items():
-        for start in range(0, len(ids), chunk):
-            part = ids[start:start + chunk]
-            masks, cut = _decode_windows(model, embeddings, embeddings.tiles[tile_index], points[part], size)
-            for i, mask in zip(part, masks):
-                results[i] = mask
-            redo = [i for i, c in zip(part, cut) if c and (accept is None or accept(results[i]))]
-            if redo:  # reached the window's edge: the object may go on outside it, look twice as wide
-                wider = decode_points(model, embeddings, points[redo], window=2 * size * PATCH, accept=accept)
-                for i, mask in zip(redo, wider):
-                    results[i] = mask
-    return results
+
+    box: tuple[int, int, int, int]
+    mask: np.ndarray
+    score: float
+
+    @classmethod
+    def of(cls, r: ObjectMask) -> _Candidate:
+        ys, xs = np.nonzero(r.mask.any(1))[0], np.nonzero(r.mask.any(0))[0]
+        if not len(ys):
+            return cls((0, 0, 0, 0), np.zeros((0, 0), bool), r.score)
+        y0, x0 = r.tile.outer[0] + ys[0], r.tile.outer[1] + xs[0]
+        crop = r.mask[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1].copy()
+        return cls((y0, x0, y0 + crop.shape[0], x0 + crop.shape[1]), crop, r.score)
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
 
 
-def _decode_windows(model: SamzooModel, embeddings: ImageEmbeddings, tile: Tile, points: np.ndarray,
-                    size: int) -> tuple[list[ObjectMask], np.ndarray]:
-    """Point prompts of one tile, each decoded on the ``size`` x ``size`` tokens around it.
-
-    The windows are cut from the tile's embedding and from the dense positional encoding alike,
-    and the points keep their tile coordinates, so the decoder sees every token at its true
-    position. Returns the masks and, per point, whether its mask reaches a window edge that is
-    not an edge of the tile's embedding.
-    """
-    sam = model.sam
-    device = next(model.parameters()).device
-    grid = embeddings.input_size // PATCH
-    local = points - tile.outer[:2]
-    coords = torch.as_tensor(local[:, None, ::-1].copy(), dtype=torch.float32, device=device)  # SAM's (x, y)
-    labels = torch.ones(len(points), 1, dtype=torch.int64, device=device)
-    sparse, dense = sam.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
-    # the window's top-left token: the point as near the centre as the embedding allows
-    corners = np.clip(np.round(local / PATCH).astype(int) - size // 2, 0, grid - size)
-    features = torch.from_numpy(embeddings.features[tile.index]).to(device)
-    pe = sam.prompt_encoder.get_dense_pe()[0]
-    windows = [(slice(None), slice(a, a + size), slice(b, b + size)) for a, b in corners]
-    image = torch.stack([features[w] for w in windows])
-    image_pe = torch.stack([pe[w] for w in windows])
-    # "no mask" is the same embedding at every token: its top-left window serves every prompt
-    low_res, iou = decode_masks(sam.mask_decoder, image, image_pe, sparse, dense[:1, :, :size, :size], True)
-    best = iou.argmax(dim=1)
-    rows = torch.arange(len(points), device=device)
-    low_res, iou = low_res[rows, best], iou[rows, best]  # (B, 4 size, 4 size), (B,)
-    # SAM upsamples its low-resolution logits 4x to the input size; the same, window by window
-    logits = F.interpolate(low_res[:, None], scale_factor=4, mode="bilinear", align_corners=False)[:, 0]
-    h, w = tile.outer[2] - tile.outer[0], tile.outer[3] - tile.outer[1]
-    span = torch.arange(size * PATCH, device=device)
-    top_left = torch.as_tensor(corners * PATCH, device=device)
-    inside = (((top_left[:, :1] + span) < h)[:, :, None]) & (((top_left[:, 1:] + span) < w)[:, None, :])
-    logits = logits.masked_fill(~inside, -MASK_PROMPT_LOGIT)  # the tile's padding is never the object
-    binary = logits > 0
-    stability = ((logits > 1).sum((1, 2)) / (logits > -1).sum((1, 2)).clamp(min=1)).tolist()
-    at_end = torch.as_tensor(corners + size < grid, device=device)
-    at_start = torch.as_tensor(corners > 0, device=device)
-    cut = ((binary[:, 0].any(1) & at_start[:, 0]) | (binary[:, -1].any(1) & at_end[:, 0])
-           | (binary[:, :, 0].any(1) & at_start[:, 1]) | (binary[:, :, -1].any(1) & at_end[:, 1])).cpu().numpy()
-    binary, iou = binary.cpu().numpy(), iou.tolist()
-    masks = []
-    for i, (a, b) in enumerate(corners * PATCH):
-        mask = np.zeros((h, w), dtype=bool)
-        part = mask[a:a + size * PATCH, b:b + size * PATCH]
-        part[...] = binary[i, :part.shape[0], :part.shape[1]]
-        canvas = torch.full((1, 4 * grid, 4 * grid), -MASK_PROMPT_LOGIT)
-        canvas[0, a // 4:a // 4 + 4 * size, b // 4:b // 4 + 4 * size] = low_res[i].cpu()
-        masks.append(ObjectMask(tile, mask, iou[i], canvas, stability[i]))
-    return masks, cut
-
-
-def _box(mask: ObjectMask) -> list[float]:
-    ys, xs = np.nonzero(mask.mask)
-    y0, x0 = mask.tile.outer[:2]
-    return [x0 + xs.min(), y0 + ys.min(), x0 + xs.max(), y0 + ys.max()]
-
-
-def _paint(candidates: list[ObjectMask], shape: tuple[int, int], *, nms_iou: float, min_size: int) -> np.ndarray:
+def _paint(candidates: list[_Candidate], shape: tuple[int, int], *, nms_iou: float, min_size: int) -> np.ndarray:
     """NMS on boxes (by predicted IoU), paint largest first, remove small regions, fill small holes."""
     candidates = [c for c in candidates if c.area >= min_size]
     labels = np.zeros(shape, dtype=np.int32)
     if not candidates:
         return labels
-    boxes = torch.tensor([_box(c) for c in candidates], dtype=torch.float32)
+    # torchvision's boxes: (x0, y0, x1, y1), corners inclusive
+    boxes = torch.tensor([[x0, y0, x1 - 1, y1 - 1] for y0, x0, y1, x1 in (c.box for c in candidates)],
+                         dtype=torch.float32)
     keep = nms(boxes, torch.tensor([c.score for c in candidates], dtype=torch.float32), nms_iou).tolist()
     kept = sorted((candidates[i] for i in keep), key=lambda c: -c.area)
     for label, c in enumerate(kept, start=1):
-        labels[c.tile.outer_slice][c.mask] = label
+        y0, x0, y1, x1 = c.box
+        labels[y0:y1, x0:x1][c.mask] = label
     cleaned = np.zeros_like(labels)
     for region in regionprops(labels):
         # each object: its largest connected part, holes up to min_size filled
@@ -227,7 +138,8 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
                 points_per_side: int = 32, foreground_threshold: float | None = 0.3,
                 pred_iou_threshold: float = 0.7, stability_threshold: float = 0.85, nms_iou: float = 0.7,
                 min_size: int = 25, batch_size: int = 64, skip_covered: bool = True, max_rejected: int | None = 2,
-                window: int | None = 64, progress: bool = False) -> np.ndarray:
+                give_up_margin: float | None = 0.15, window: int | None = 64, bfloat16: bool | None = None,
+                progress: bool = False) -> np.ndarray:
     """Automatic mask generation: a grid of point prompts through SAM's decoder.
 
     Parameters
@@ -253,9 +165,18 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
         takes at most one point per component either way.)
     max_rejected : int or None
         Stop prompting an AIS foreground component after this many rejected masks (``None``: never).
+    give_up_margin : float or None
+        Stop at once after a rejected mask whose predicted IoU or stability lies more than this
+        below its threshold (``None``: count it as one rejection like any other). Such a mask
+        says SAM sees no object there: on held-out data, later points of those components gave
+        no accepted mask.
     window : int or None
         Decode each prompt on this many pixels of embedding around it
         (:func:`decode_points`); ``None``: on the whole tile.
+    bfloat16 : bool or None
+        Decode the windows with a bfloat16 copy of the mask decoder (:func:`bfloat16_decoder`).
+        ``None``: where the model's device computes bfloat16 natively (:func:`native_bfloat16`).
+        The exact path (``window=None``) always decodes in float32.
     progress : bool
         Show a progress bar over the grid points.
 
@@ -271,6 +192,9 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     if max_rejected is not None and max_rejected < 1:
         raise InputError(f"max_rejected must be at least 1 (or None), got {max_rejected}")
     embeddings = embeddings or compute_embeddings(model, image)
+    if bfloat16 is None:
+        bfloat16 = native_bfloat16(next(model.parameters()).device)
+    decoder = bfloat16_decoder(model) if bfloat16 and window is not None else None
     points, component = amg_prompts(model, embeddings, points_per_side, foreground_threshold)
     ys, xs = points[:, 0].astype(int), points[:, 1].astype(int)
     if skip_covered and len(np.unique(component)) == len(component):
@@ -280,7 +204,7 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     covered = np.zeros(embeddings.shape, dtype=bool)
     rejected = np.zeros(component.max(initial=0) + 1, dtype=int)
     pending = np.ones(len(points), dtype=bool)
-    candidates: list[ObjectMask] = []
+    candidates: list[_Candidate] = []
 
     def accepted(r: ObjectMask) -> bool:
         return r.score >= pred_iou_threshold and r.stability >= stability_threshold and r.area >= min_size
@@ -304,10 +228,15 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
             batch = now[start:start + batch_size]
             if skip_covered:
                 batch = batch[~covered[ys[batch], xs[batch]]]
-            for i, r in zip(batch, decode_points(model, embeddings, points[batch], window=window, accept=accepted)):
+            for i, r in zip(batch, decode_points(model, embeddings, points[batch], window=window, accept=accepted,
+                                                   decoder=decoder)):
                 if accepted(r):
-                    candidates.append(r)
+                    candidates.append(_Candidate.of(r))
                     covered[r.tile.outer_slice] |= r.mask
+                elif max_rejected is not None and give_up_margin is not None and (
+                        r.score < pred_iou_threshold - give_up_margin
+                        or r.stability < stability_threshold - give_up_margin):
+                    rejected[component[i]] = max_rejected  # far from acceptable: no later point will do
                 else:
                     rejected[component[i]] += 1
     bar.close()
@@ -335,7 +264,10 @@ def segment_apg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
         box_prompts[region.label] = Prompt(box=[y0, x0, y1 - 1, x1 - 1])
     if not point_prompts:
         return np.zeros(embeddings.shape, dtype=np.int32)
-    by_point = predict(model, embeddings, point_prompts, multimask=True)
-    by_box = predict(model, embeddings, box_prompts)
-    best = [max(by_point[k], by_box[k], key=lambda r: r.score) for k in point_prompts]
+    best, keys = [], list(point_prompts)
+    for start in range(0, len(keys), APG_CHUNK):  # a tile-sized mask per prompt: a bounded number at a time
+        part = keys[start:start + APG_CHUNK]
+        by_point = predict(model, embeddings, {k: point_prompts[k] for k in part}, multimask=True)
+        by_box = predict(model, embeddings, {k: box_prompts[k] for k in part})
+        best += [_Candidate.of(max(by_point[k], by_box[k], key=lambda r: r.score)) for k in part]
     return _paint(best, embeddings.shape, nms_iou=nms_iou, min_size=min_size)

@@ -63,12 +63,14 @@ def decode_masks(decoder: MaskDecoder, image_embedding: torch.Tensor, image_pe: 
             x = x.permute(0, 3, 1, 2)
         else:
             x = layer(x)
-    hyper_in = torch.stack([mlp(hs[:, 1 + i]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1)
+    # only the mask tokens asked for (SAM computes all four and drops one)
+    chosen = range(1, decoder.num_mask_tokens) if multimask else range(1)
+    mlps = decoder.output_hypernetworks_mlps
+    hyper_in = torch.stack([mlps[i](hs[:, 1 + i]) for i in chosen], dim=1)
     b, c, h, w = x.shape
-    masks = (hyper_in @ x.reshape(b, c, h * w)).view(b, decoder.num_mask_tokens, h, w)
+    masks = (hyper_in @ x.reshape(b, c, h * w)).view(b, len(chosen), h, w)
     iou = decoder.iou_prediction_head(hs[:, 0])
-    chosen = slice(1, None) if multimask else slice(0, 1)
-    return masks[:, chosen], iou[:, chosen]
+    return masks, iou[:, chosen.start:chosen.stop]
 
 
 def _transformer(transformer: TwoWayTransformer, image: torch.Tensor, image_pe: torch.Tensor,

@@ -80,6 +80,22 @@ def _spans(length: int, tile_size: int, halo: int) -> list[tuple[int, int]]:
     return [(start, min(start + step, length)) for start in range(0, length, step)]
 
 
+def owning_tiles(tiles: list[Tile], points: np.ndarray) -> np.ndarray:
+    """Per ``(y, x)`` row of ``points``, the index of its owning tile (:func:`owning_tile`), for many points at once."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    inner = np.array([t.inner for t in tiles], dtype=float)  # (T, 4)
+    centres = np.stack([(inner[:, 0] + inner[:, 2]) / 2, (inner[:, 1] + inner[:, 3]) / 2], -1)
+    out = np.empty(len(points), dtype=int)
+    for start in range(0, len(points), 4096):  # (points, tiles) arrays of bounded size
+        p = points[start:start + 4096]
+        y, x = p[:, :1], p[:, 1:]
+        inside = (inner[:, 0] <= y) & (y < inner[:, 2]) & (inner[:, 1] <= x) & (x < inner[:, 3])
+        nearest = ((p[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        # the first tile containing the point, as owning_tile takes it; else the nearest one
+        out[start:start + 4096] = np.where(inside.any(1), inside.argmax(1), nearest)
+    return np.array([t.index for t in tiles])[out]
+
+
 def owning_tile(tiles: list[Tile], y: float, x: float) -> Tile:
     """The tile whose inner region contains the pixel ``(y, x)`` (clipped into the image)."""
     for tile in tiles:

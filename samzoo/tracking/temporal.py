@@ -155,3 +155,58 @@ def _split_frame(frame: np.ndarray, reference: np.ndarray, drift: np.ndarray, *,
         top += 1
         out[box][parts == 2] = top
     return out
+
+
+def add_border_objects(masks, candidates, *, min_cover: float = 0.5, in_place: bool = False):
+    """Add the regions of ``candidates`` that continue an object of the frame before or after.
+
+    ``candidates`` are per frame regions where an object may be that the segmentation left
+    out, such as the parts of objects entering or leaving the field of view that the AIS
+    watershed gives no seed (:func:`samzoo.segmentation.watershed.border_regions`). A region is
+    added as a new object of its frame when one object of the previous frame (forward pass) or
+    of the next frame (backward pass) covers at least ``min_cover`` of its pixels: a nucleus
+    leaving the image a little more in every frame, or entering it. Each pass uses the objects
+    it has added, so an object is followed through the frames in which only a sliver shows.
+    A region seen in one frame only, like most fragments, is not added.
+
+    Parameters
+    ----------
+    masks : ndarray (T, H, W) int or lazy array
+        The segmentation; changed only with ``in_place`` (the only way for lazy masks).
+    candidates : ndarray (T, H, W) int or lazy array
+        The candidate regions of each frame, labelled per frame; they must lie where ``masks``
+        is 0.
+    min_cover : float
+
+    Returns
+    -------
+    The masks with the regions added (new labels above each frame's largest).
+    """
+    masks = editable(check_masks(masks), in_place, "add_border_objects")
+    if candidates.shape != masks.shape:
+        raise ValueError(f"candidates {candidates.shape} and masks {masks.shape} differ in shape")
+    n_frames = masks.shape[0]
+    for order in (range(1, n_frames), range(n_frames - 2, -1, -1)):  # forward, then backward
+        for t in order:
+            regions = read_frame(candidates, t)
+            if not regions.any():
+                continue
+            frame, reference = read_frame(masks, t), read_frame(masks, t - order.step)
+            region_ids = np.flatnonzero(np.bincount(regions.ravel()))[1:]
+            free = regions * (frame == 0)  # a region added by the other pass is there already
+            ref_ids = np.flatnonzero(np.bincount(reference.ravel()))[1:]
+            if not len(ref_ids):
+                continue
+            inter = overlaps(free, reference, region_ids, ref_ids)  # (region, reference object)
+            area = np.bincount(free.ravel(), minlength=int(region_ids.max()) + 1)[region_ids]
+            supported = region_ids[(area > 0) & (inter.max(1) >= min_cover * np.maximum(area, 1))]
+            if not len(supported):
+                continue
+            top = int(frame.max(initial=0))
+            if top + len(supported) > np.iinfo(frame.dtype).max:
+                continue  # no label left in the masks' integer type
+            lookup = np.zeros(int(region_ids.max()) + 1, dtype=frame.dtype)
+            lookup[supported] = np.arange(top + 1, top + 1 + len(supported), dtype=frame.dtype)
+            added = lookup[free]
+            masks[t] = np.where(added > 0, added, frame)
+    return masks

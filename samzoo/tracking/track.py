@@ -14,6 +14,7 @@ Which linker runs (``linker=``):
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from samzoo.tracking.frames import read_frame
 from samzoo.tracking.lineage import check_masks, relabel_tracks
 from samzoo.tracking.linking import link_overlap
 from samzoo.tracking.merged import split_late_divisions
-from samzoo.tracking.temporal import split_by_neighbours
+from samzoo.tracking.temporal import add_border_objects, split_by_neighbours
 from samzoo.tracking.trackastra_link import TRACKASTRA_MODELS, link_trackastra
 
 
@@ -53,7 +54,7 @@ class TrackingResult:
 
 
 def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zstack: bool = False,
-                  scale: float = 1.0) -> np.ndarray:
+                  scale: float = 1.0, border_objects: bool = False) -> np.ndarray:
     """Instance labels for every frame of a movie ``(T, H, W[, C])``, or ``(T, Z, H, W)`` with ``zstack``.
 
     ``segmenter`` is ``"ais"`` (samzoo model, :func:`samzoo.segmentation.ais.segment_ais`) or
@@ -61,20 +62,34 @@ def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zst
     ``zstack``, each frame's slices are segmented and joined into 3D objects
     (:func:`samzoo.segmentation.volume.merge_slices`), as ``samzoo segment`` does. ``scale``
     resizes each plane before segmenting (:func:`samzoo.segmentation.rescale.segment_rescaled`).
+    ``border_objects`` (AIS, 2D movies; :func:`track` turns it on) also keeps the objects
+    entering or leaving the field of view that the AIS watershed leaves out: the regions of
+    :func:`samzoo.segmentation.watershed.border_regions` that continue an object of the frame
+    before or after (:func:`samzoo.tracking.temporal.add_border_objects`).
     For movies larger than memory see :func:`segment_to_zarr`.
     """
-    segment = frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale)
-    return np.stack([segment(frame) for frame in np.asarray(images)])
+    segment = frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale,
+                              border_objects=border_objects)
+    frames = [segment(frame) for frame in np.asarray(images)]
+    if not border_objects:
+        return np.stack(frames)
+    masks, candidates = (np.stack(part) for part in zip(*frames))
+    return add_border_objects(masks, candidates, in_place=True)
 
 
 def frame_segmenter(*, model=None, segmenter: str = "ais", zstack: bool = False,
-                    scale: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
+                    scale: float = 1.0, border_objects: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """The function that segments one frame (``(H, W[, C])``, or ``(Z, H, W)`` with ``zstack``); see
-    :func:`segment_movie` for the options."""
+    :func:`segment_movie` for the options. With ``border_objects`` it returns the labels and the
+    frame's :func:`~samzoo.segmentation.watershed.border_regions`."""
     from samzoo.segmentation.rescale import segment_rescaled
 
     if segmenter not in ("ais", "classical"):
         raise InputError(f"unknown segmenter {segmenter!r}; use 'ais' or 'classical'")
+    if border_objects and (segmenter != "ais" or zstack):
+        raise InputError("border_objects needs the AIS segmenter on 2D frames (it reads the AIS maps)")
+    if border_objects:
+        return _ais_with_border_regions(model, scale)
     if segmenter == "classical":
         segment = classical
     else:
@@ -99,21 +114,58 @@ def frame_segmenter(*, model=None, segmenter: str = "ais", zstack: bool = False,
     return segment_volume
 
 
+def _ais_with_border_regions(model, scale: float) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """One frame's AIS labels and border regions (both from the same AIS maps), at ``scale``."""
+    from samzoo.models.load import load_model
+    from samzoo.segmentation.ais import ais_maps
+    from samzoo.segmentation.embeddings import compute_embeddings
+    from samzoo.segmentation.rescale import labels_to_shape, rescale_image
+    from samzoo.segmentation.watershed import MIN_SIZE, border_regions, watershed_from_maps
+
+    model = load_model() if model is None else model
+
+    def segment(plane):
+        maps = ais_maps(model, compute_embeddings(model, plane if scale == 1 else rescale_image(plane, scale)))
+        labels = watershed_from_maps(maps)
+        # slivers of a few pixels too: add_border_objects keeps out those that continue nothing
+        border = border_regions(maps, labels, min_size=MIN_SIZE // 4)
+        return labels_to_shape(labels, plane.shape[:2]), labels_to_shape(border, plane.shape[:2])
+
+    return segment
+
+
 def segment_to_zarr(images, path: str | Path, *, model=None, segmenter: str = "ais", zstack: bool = False,
-                    scale: float = 1.0):
+                    scale: float = 1.0, border_objects: bool = False):
     """Segment a movie one frame at a time into a Zarr label array at ``path`` (a movie larger than memory).
 
     ``images`` may be lazy (a dask array or xarray of a Zarr movie): only ``images[t]`` is read,
     one frame after the other, and each frame's labels are written before the next is read.
-    Each frame is segmented whole, exactly as :func:`segment_movie` does (same labels).
+    Each frame is segmented whole, exactly as :func:`segment_movie` does (same labels). With
+    ``border_objects``, the border regions wait in a second store beside ``path`` (removed at
+    the end) until the objects they continue are known.
 
     Returns
     -------
     zarr.Array (T, [Z,] H, W) uint32, opened for writing.
     """
-    segment = frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale)
+    segment = frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale,
+                              border_objects=border_objects)
     shape = tuple(int(n) for n in images.shape[:4 if zstack else 3])
-    return _frames_to_zarr(path, shape, (segment(np.asarray(images[t])) for t in range(shape[0])))
+    frames = (segment(np.asarray(images[t])) for t in range(shape[0]))
+    if not border_objects:
+        return _frames_to_zarr(path, shape, frames)
+    border_path = Path(str(path) + ".border")
+    border = _frames_to_zarr(border_path, shape, [])
+    store = _frames_to_zarr(path, shape, (_keep_border(border, t, pair) for t, pair in enumerate(frames)))
+    add_border_objects(store, border, in_place=True)
+    shutil.rmtree(border_path)
+    return store
+
+
+def _keep_border(border, t: int, pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Write frame ``t``'s border regions into ``border``; return its labels."""
+    border[t] = pair[1]
+    return pair[0]
 
 
 def _frames_to_zarr(path: str | Path, shape: tuple[int, ...], frames: Iterable[np.ndarray]):
@@ -220,7 +272,8 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     if masks is None:
         if images is None:
             raise InputError("automatic tracking needs images or masks")
-        masks = segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=scale)
+        masks = segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=scale,
+                              border_objects=segmenter == "ais" and not zstack)
     masks = check_masks(np.asarray(masks))  # in memory: lazy masks are read whole (see workdir)
     _check_shapes(images, masks)
     if linker not in ("auto", "overlap", "trackastra"):
@@ -290,7 +343,7 @@ def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str
         if images is None:
             raise InputError("automatic tracking needs images or masks")
         masks = segment_to_zarr(images, workdir / "labels.zarr", model=model, segmenter=segmenter, zstack=zstack,
-                                scale=scale)
+                                scale=scale, border_objects=segmenter == "ais" and not zstack)
     else:
         masks = check_masks(masks)
         if split_merged:  # the cuts go into a copy, never into the caller's masks

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

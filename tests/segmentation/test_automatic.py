@@ -64,7 +64,7 @@ def test_amg_gives_up_a_component_after_max_rejected(tiny_model, monkeypatch):
     emb = compute_embeddings(tiny_model, np.zeros((128, 128), np.uint8))
     _, component = amg_prompts(tiny_model, emb, 8, foreground_threshold=0.5)
     calls = _fake_decoder(monkeypatch, score=0.0)  # every mask rejected
-    labels = segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, max_rejected=2)
+    labels = segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, max_rejected=2, give_up_margin=None)
     assert labels.max() == 0
     assert sum(len(c) for c in calls) == 4  # two per component
     assert all(len(c) <= 2 for c in calls)  # one point per component per decoder call
@@ -73,6 +73,16 @@ def test_amg_gives_up_a_component_after_max_rejected(tiny_model, monkeypatch):
     assert sum(len(c) for c in calls) == len(component)
     with pytest.raises(InputError):
         segment_amg(tiny_model, None, embeddings=emb, max_rejected=0)
+
+
+@pytest.mark.parametrize("score, decoded", [(0.0, 2), (0.5, 2), (0.6, 4), (0.69, 4)])
+def test_amg_gives_up_at_once_after_a_mask_far_below_the_thresholds(tiny_model, monkeypatch, score, decoded):
+    _two_blobs(monkeypatch)
+    emb = compute_embeddings(tiny_model, np.zeros((128, 128), np.uint8))
+    calls = _fake_decoder(monkeypatch, score=score)  # rejected: below pred_iou_threshold 0.7
+    segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, max_rejected=2, give_up_margin=0.15)
+    # more than 0.15 below the threshold: one point per component; closer: two, as max_rejected says
+    assert sum(len(c) for c in calls) == decoded
 
 
 def test_amg_drops_points_inside_accepted_masks(tiny_model, monkeypatch):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from samzoo.segmentation.tiling import owning_tile, tile_grid
+from samzoo.segmentation.tiling import owning_tile, owning_tiles, tile_grid
 
 
 @pytest.mark.parametrize("shape", [(50, 60), (700, 1100), (128, 700), (129, 129)])
@@ -24,3 +24,11 @@ def test_owning_tile_and_bad_halo():
         assert t.inner[0] <= y < t.inner[2] and t.inner[1] <= x < t.inner[3]
     with pytest.raises(ValueError, match="halo"):
         tile_grid((300, 300), tile_size=128, halo=64)
+
+
+def test_owning_tiles_is_owning_tile_for_many_points():
+    tiles = tile_grid((300, 500), tile_size=128, halo=16)
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.uniform(0, [300, 500], (5000, 2)), [[-5, -5], [310, 200], [0, 499.5]]])
+    expected = [owning_tile(tiles, y, x).index for y, x in points]  # the last three lie outside: the nearest
+    assert owning_tiles(tiles, points).tolist() == expected

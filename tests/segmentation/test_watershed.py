@@ -4,7 +4,7 @@ from skimage.morphology import remove_small_objects
 from skimage.segmentation import relabel_sequential, watershed
 
 from samzoo.segmentation.watershed import (BOUNDARY_THRESHOLD, CENTER_THRESHOLD, FOREGROUND_THRESHOLD,
-                                           watershed_from_maps)
+                                           border_regions, watershed_from_maps)
 from samzoo.training.data import instance_targets
 
 
@@ -51,3 +51,25 @@ def test_same_labels_as_the_whole_image_formulation(hela_frame):
         assert got.dtype == np.int32 and got.max() > 5
         np.testing.assert_array_equal(got, expected)
 
+
+
+def test_border_regions_are_the_unseeded_foreground_at_the_image_edge(hela_frame):
+    _, seg = hela_frame
+    crop = seg[100:356, 200:456].astype(np.int32)
+    maps = instance_targets(crop)
+    labels = watershed_from_maps(maps, min_size=10)
+    # objects cut by the crop's edge: in perfect maps they are whole, so seeded and found
+    assert border_regions(maps, labels, min_size=10).max() == 0
+    # remove the seeds of every object touching the edge: their foreground is left over
+    edge = np.unique(np.concatenate([crop[0], crop[-1], crop[:, 0], crop[:, -1]]))
+    edge = edge[edge > 0]
+    unseeded = maps.copy()
+    unseeded[2][np.isin(crop, edge)] = 0
+    labels = watershed_from_maps(unseeded, min_size=10)
+    regions = border_regions(unseeded, labels, min_size=10)
+    assert regions.max() >= len(edge) - 2  # touching ones may join (one foreground region)
+    assert not (regions > 0)[labels > 0].any()
+    assert set(np.unique(crop[regions > 0])) <= set(edge) | {0}
+    inner = np.zeros((3, 64, 64), np.float32)
+    inner[0, 20:30, 20:30] = 1  # unseeded, but inside the image: not a border region
+    assert border_regions(inner, np.zeros((64, 64), int), min_size=4).max() == 0

@@ -6,7 +6,7 @@ import pytest
 from samzoo.tracking.lineage import graph_from_tracks
 from samzoo.tracking.linking import link_overlap
 from samzoo.tracking.metrics import evaluate_tracking
-from samzoo.tracking.temporal import cut_by_markers, split_by_neighbours
+from samzoo.tracking.temporal import add_border_objects, cut_by_markers, split_by_neighbours
 from tracking_helpers import disk, late_division_movie
 
 
@@ -93,3 +93,25 @@ def test_merged_balls_are_cut_in_3d():
     fixed = split_by_neighbours(merged)
     assert len(np.unique(fixed[1])) == 3
     assert np.array_equal(fixed[1] == fixed[1][8, 12, 18], truth[1] == 1)
+
+
+def test_border_regions_that_continue_an_object_are_added():
+    shape = (40, 40)
+    masks = np.zeros((4,) + shape, dtype=np.uint32)
+    candidates = np.zeros_like(masks)
+    # a nucleus leaving through the top edge: found in frames 0-1, only a sliver in 2 and 3
+    masks[0][disk(shape, (8, 20), 6)] = 1
+    masks[1][disk(shape, (5, 20), 6)] = 1
+    candidates[2][:4, 16:25] = 1
+    candidates[3][:2, 17:24] = 1
+    # a fragment at the right edge in one frame only: continues nothing
+    candidates[1][20:25, 37:] = 1
+    out = add_border_objects(masks, candidates)
+    assert out[2][:4, 16:25].min() > 0 and out[3][:2, 17:24].min() > 0  # the second through the first
+    assert out[1][20:25, 37:].max() == 0
+    assert np.array_equal(out[:2][masks[:2] > 0], masks[:2][masks[:2] > 0]) and masks[2].max() == 0
+    # a nucleus entering: the backward pass
+    entering = add_border_objects(masks[::-1].copy(), candidates[::-1].copy())
+    assert np.array_equal(entering[::-1] > 0, out > 0)
+    with pytest.raises(ValueError, match="shape"):
+        add_border_objects(masks, candidates[:2])

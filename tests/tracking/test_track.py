@@ -52,3 +52,24 @@ def test_bad_requests():
         track(np.zeros((2, 3, 8, 8)), mode="propagate", start=np.ones((8, 8), int), zstack=True)
     with pytest.raises(InputError, match="do not match"):
         track(np.zeros((2, 9, 8)), np.zeros((2, 8, 8), int))
+
+
+def test_ais_tracking_keeps_objects_leaving_the_field_of_view(tmp_path):
+    """Border regions are added where they continue an object, in memory and frame by frame alike."""
+    from samzoo.models.load import load_model
+    from samzoo.tracking import simulate_movie
+
+    model = load_model(None)
+    movie = simulate_movie(n_frames=12, shape=(128, 128), n_cells=8, seed=2)
+    plain = segment_movie(movie.images, model=model)
+    border = segment_movie(movie.images, model=model, border_objects=True)
+    assert np.array_equal(border[plain > 0], plain[plain > 0])  # objects found anyway stay as they are
+    added = (border > 0) & (plain == 0)
+    assert added.any()
+    # what is added lies on true nuclei
+    assert (movie.masks[added] > 0).mean() > 0.9
+    in_memory = track(movie.images, model=model, linker="overlap")
+    on_disk = track(movie.images, model=model, linker="overlap", workdir=tmp_path / "work")
+    assert np.array_equal(np.asarray(in_memory.masks), np.stack([on_disk.masks[t] for t in range(12)]))
+    with pytest.raises(InputError, match="border_objects"):
+        segment_movie(movie.images, segmenter="classical", border_objects=True)

@@ -54,7 +54,7 @@ def test_visible_targets_give_every_piece_cut_by_the_crop_a_centre(hela_frame):
     whole, visible = (CropSampler(pairs, crop_size=96, seed=5, visible_targets=v) for v in (False, True))
     n_cut = n_whole_without_centre = 0
     for _ in range(20):
-        (img_a, lab_a, tg_a), (img_b, lab_b, tg_b) = whole.sample(), visible.sample()
+        (_, lab_a, tg_a), (_, lab_b, tg_b) = whole.sample(), visible.sample()
         assert torch.equal(lab_a, lab_b)  # same crops: only the targets differ
         edge = torch.cat([lab_b[0], lab_b[-1], lab_b[:, 0], lab_b[:, -1]])
         cut = set(torch.unique(edge[edge > 0]).tolist())
