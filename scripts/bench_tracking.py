@@ -134,8 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--trackastra-model", help="trackastra model folder or name")
     parser.add_argument("--skip-model-modes", action="store_true", help="skip AIS and propagation (no model)")
-    parser.add_argument("--finetune-steps", type=int, default=1200, help="0: no finetuned rows")
-    parser.add_argument("--finetune-movies", type=int, default=8)
+    parser.add_argument("--finetune-steps", type=int, default=2400, help="0: no finetuned rows")
+    parser.add_argument("--finetune-movies", type=int, default=12)
     parser.add_argument("--finetuned-model", help="a model finetuned earlier the same way (.safetensors): used "
                                                   "for the finetuned rows instead of finetuning again")
     args = parser.parse_args(argv)
