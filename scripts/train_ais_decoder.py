@@ -39,7 +39,7 @@ from samzoo.training.trainer import TrainConfig, Trainer
 from samzoo.training.validation import validation_crops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_samzoo_tiny import TRAIN_FRAMES, VAL_FRAMES, load_pairs  # noqa: E402  (the same data and hold-out)
+from train_samzoo_tiny import TRAIN_FRAMES, VAL_FRAMES, add_targets_flag, load_pairs  # noqa: E402  (the same data and hold-out)
 
 
 def model_with_new_decoder(start: SamzooModel, decoder_kwargs: dict) -> tuple[SamzooModel, list[str]]:
@@ -102,9 +102,7 @@ def main() -> None:
                         help="weight of matching the start model's AIS maps (0: ground truth only)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--whole-targets", dest="visible_targets", action="store_false",
-                        help="objects cut by a crop's edge keep the targets of the whole object (the shipped "
-                             "model's training, up to 2026-11); default: those of their visible part")
+    add_targets_flag(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # the new decoder's initialisation and the crops' noise

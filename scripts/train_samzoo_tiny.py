@@ -49,6 +49,13 @@ def load_pairs(frames: range, nuclei_slices: range):
     return pairs, weights
 
 
+def add_targets_flag(parser: argparse.ArgumentParser) -> None:
+    """``--whole-targets``, for this script and ``train_ais_decoder.py`` (``args.visible_targets``)."""
+    parser.add_argument("--whole-targets", dest="visible_targets", action="store_false",
+                        help="objects cut by a crop's edge keep the targets of the whole object (the shipped "
+                             "model's training, up to 2026-11); default: those of their visible part")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", default="runs/samzoo_tiny")
@@ -61,9 +68,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--init", default="shipped",
                         help="weights a new run starts from: 'shipped' (samzoo_tiny_lm), 'scratch', or a .safetensors file")
-    parser.add_argument("--whole-targets", dest="visible_targets", action="store_false",
-                        help="objects cut by a crop's edge keep the targets of the whole object (the shipped "
-                             "model's training, up to 2026-11); default: those of their visible part")
+    add_targets_flag(parser)
     args = parser.parse_args()
 
     train_pairs, weights = load_pairs(TRAIN_FRAMES, range(0, 25))

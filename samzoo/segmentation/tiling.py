@@ -81,7 +81,11 @@ def _spans(length: int, tile_size: int, halo: int) -> list[tuple[int, int]]:
 
 
 def owning_tiles(tiles: list[Tile], points: np.ndarray) -> np.ndarray:
-    """Per ``(y, x)`` row of ``points``, the index of its owning tile (:func:`owning_tile`), for many points at once."""
+    """Per ``(y, x)`` row of ``points``, the position in ``tiles`` of the tile whose inner region holds it.
+
+    A point outside every inner region (outside the image) belongs to the tile whose inner
+    region's centre is nearest.
+    """
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     inner = np.array([t.inner for t in tiles], dtype=float)  # (T, 4)
     centres = np.stack([(inner[:, 0] + inner[:, 2]) / 2, (inner[:, 1] + inner[:, 3]) / 2], -1)
@@ -91,17 +95,10 @@ def owning_tiles(tiles: list[Tile], points: np.ndarray) -> np.ndarray:
         y, x = p[:, :1], p[:, 1:]
         inside = (inner[:, 0] <= y) & (y < inner[:, 2]) & (inner[:, 1] <= x) & (x < inner[:, 3])
         nearest = ((p[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
-        # the first tile containing the point, as owning_tile takes it; else the nearest one
         out[start:start + 4096] = np.where(inside.any(1), inside.argmax(1), nearest)
-    return np.array([t.index for t in tiles])[out]
+    return out
 
 
 def owning_tile(tiles: list[Tile], y: float, x: float) -> Tile:
-    """The tile whose inner region contains the pixel ``(y, x)`` (clipped into the image)."""
-    for tile in tiles:
-        y0, x0, y1, x1 = tile.inner
-        if y0 <= y < y1 and x0 <= x < x1:
-            return tile
-    # outside every inner region: the nearest one
-    centres = np.array([[(t.inner[0] + t.inner[2]) / 2, (t.inner[1] + t.inner[3]) / 2] for t in tiles])
-    return tiles[int(np.argmin(((centres - [y, x]) ** 2).sum(1)))]
+    """The tile whose inner region contains the pixel ``(y, x)`` (the nearest one for a pixel outside the image)."""
+    return tiles[int(owning_tiles(tiles, [(y, x)])[0])]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.segmentation import watershed
+from skimage.segmentation import clear_border, watershed
 
 # Default thresholds, chosen for samzoo's own AIS decoder on its *training* planes (frames 0, 5,
 # 10, 15 of the HeLa, bacteria and CHO movies, 5 slices of the 3D nuclei; never the held-out
@@ -109,14 +109,8 @@ def border_regions(maps: np.ndarray, labels: np.ndarray, *, foreground_threshold
     >>> int(border_regions(maps, np.zeros((32, 32), int), min_size=4).max())
     1
     """
-    rest, n = ndi.label((maps[0] > foreground_threshold) & (labels == 0))
-    if not n:
-        return rest.astype(np.int32)
-    edge = np.unique(np.concatenate([rest[0], rest[-1], rest[:, 0], rest[:, -1]]))
-    keep = np.zeros(n + 1, dtype=bool)
-    keep[edge] = True
-    keep[0] = False
-    rest[~keep[rest]] = 0
+    rest, _ = ndi.label((maps[0] > foreground_threshold) & (labels == 0))
+    rest[clear_border(rest) > 0] = 0  # keep the regions that touch the image edge
     _drop_small(rest, min_size, relabel=True)
     return rest.astype(np.int32, copy=False)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from samzoo.tracking.frames import editable, read_frame
+from samzoo.tracking.frames import editable, read_frame, relabel_frame
 from samzoo.tracking.geometry import estimate_drift, overlaps, shift_labels
 from samzoo.tracking.lineage import check_masks
 
@@ -205,8 +205,6 @@ def add_border_objects(masks, candidates, *, min_cover: float = 0.5, in_place: b
             top = int(frame.max(initial=0))
             if top + len(supported) > np.iinfo(frame.dtype).max:
                 continue  # no label left in the masks' integer type
-            lookup = np.zeros(int(region_ids.max()) + 1, dtype=frame.dtype)
-            lookup[supported] = np.arange(top + 1, top + 1 + len(supported), dtype=frame.dtype)
-            added = lookup[free]
-            masks[t] = np.where(added > 0, added, frame)
+            added = relabel_frame(free, dict(zip(supported.tolist(), range(top + 1, top + 1 + len(supported)))))
+            masks[t] = np.where(added > 0, added, frame).astype(frame.dtype, copy=False)
     return masks
