@@ -33,9 +33,19 @@ run with the same model (samzoo's default model if it is installed, else an untr
 ``samzoo_tiny`` of the same architecture: speed does not depend on the weights, quality does,
 so AIS and propagation scores of an untrained model are marked and mean nothing).
 
+Real sequences (``--ctc``, or ``--ctc-only`` without the simulator): every Cell Tracking
+Challenge sequence under ``--ctc-root`` (default ``$SAMZOO_SHARED/data/ctc``, i.e.
+``../shared/data/ctc``: folders ``<dataset>/01`` with ground truth ``<dataset>/01_GT``) is read
+as a movie from its frame folder, tracked as ``samzoo track`` does (``samzoo.tracking.track``
+with the default model's AIS segmentation, then the overlap linker), written as a CTC result
+and scored against ``01_GT`` (``samzoo.tracking.evaluate_ctc_folders``: TRA, DET, LNK and
+division F1 on ``TRA``, CTC SEG on the annotated ``SEG`` frames), with the seconds per frame of
+the tracking (segmentation included).
+
 Usage::
 
-    OMP_NUM_THREADS=1 python scripts/bench_tracking.py [--seeds 5] [--frames 30] [--size 256]
+    OMP_NUM_THREADS=1 python scripts/bench_tracking.py [--seeds 5] [--frames 30] [--size 256] [--ctc]
+    OMP_NUM_THREADS=1 python scripts/bench_tracking.py --ctc-only
 """
 
 from __future__ import annotations
@@ -44,7 +54,9 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -127,6 +139,49 @@ def trackastra_source(explicit: str | None) -> str | None:
     return "general_2d" if _trackastra_at_hand("general_2d") else None
 
 
+def ctc_sequences(root: Path) -> list[Path]:
+    """The sequence folders (``<dataset>/01``, ``02``...) under ``root`` that have ``_GT`` ground truth."""
+    return sorted(p for p in root.glob("*/[0-9][0-9]") if p.is_dir() and p.with_name(p.name + "_GT").is_dir())
+
+
+def ctc_section(model, root: Path) -> int:
+    """Track every CTC sequence under ``root`` with ``model``'s AIS segmentation; print one row each."""
+    from samzoo.io.sequence import read_movie
+    from samzoo.tracking import evaluate_ctc_folders, to_ctc
+
+    sequences = ctc_sequences(root)
+    if not sequences:
+        print(f"# no CTC sequences with ground truth under {root}", file=sys.stderr)
+        return 1
+    header = (f"{'sequence':24s} {'frames':>6s} {'TRA':>6s} {'SEG':>6s} {'DET':>6s} {'LNK':>6s} {'div_F1':>6s} "
+              f"{'tracks':>6s} {'div':>4s} {'GT tracks':>9s} {'GT div':>6s} {'s/frame':>8s}")
+    print(f"# CTC sequences under {root}: samzoo.tracking.track, AIS ({getattr(model, 'name', model)}), "
+          f"overlap linker; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
+    print(header)
+    print("-" * len(header))
+    for folder in sequences:
+        movie = read_movie(folder)
+        first = int(movie.t.values[0])
+        start = time.perf_counter()
+        result = track(movie.values, model=model, segmenter="ais", linker="overlap")
+        seconds = time.perf_counter() - start
+        with tempfile.TemporaryDirectory() as tmp:
+            to_ctc(result.graph, result.masks, tmp, first_frame=first)
+            scores = evaluate_ctc_folders(tmp, folder.with_name(folder.name + "_GT"))
+        n_div = sum(1 for n in result.graph if result.graph.out_degree(n) >= 2)
+        gt_tracks = np.loadtxt(folder.with_name(folder.name + "_GT") / "TRA" / "man_track.txt", dtype=int, ndmin=2)
+        name = f"{folder.parent.name} {folder.name}"
+        print(f"{name:24s} {len(movie):6d} {scores['TRA']:6.4f} {scores.get('SEG', math.nan):6.4f} "
+              f"{scores['DET']:6.4f} {scores['LNK']:6.4f} {scores['div_F1']:6.4f} {len(result.tracks):6d} "
+              f"{n_div:4d} {len(gt_tracks):9d} {scores['gt_divisions']:6d} {seconds / len(movie):8.3f}", flush=True)
+    return 0
+
+
+def default_ctc_root() -> Path:
+    shared = os.environ.get("SAMZOO_SHARED", Path(__file__).resolve().parents[1].parent / "shared")
+    return Path(shared) / "data" / "ctc"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -138,7 +193,15 @@ def main(argv=None) -> int:
     parser.add_argument("--finetune-movies", type=int, default=12)
     parser.add_argument("--finetuned-model", help="a model finetuned earlier the same way (.safetensors): used "
                                                   "for the finetuned rows instead of finetuning again")
+    parser.add_argument("--ctc", action="store_true", help="also track the real CTC sequences under --ctc-root")
+    parser.add_argument("--ctc-only", action="store_true", help="only the real CTC sequences (no simulator)")
+    parser.add_argument("--ctc-root", type=Path, default=default_ctc_root(),
+                        help="folder of CTC datasets (<dataset>/01 + <dataset>/01_GT); default "
+                             "$SAMZOO_SHARED/data/ctc")
     args = parser.parse_args(argv)
+    if args.ctc_only:
+        model, model_kind = get_model()
+        return ctc_section(model, args.ctc_root)
     model, model_kind = (None, "none") if args.skip_model_modes else get_model()
     models = {model_kind: model} if model is not None else {}
     if model is not None and args.finetuned_model:
@@ -228,6 +291,10 @@ def main(argv=None) -> int:
     if not trackastra:
         print("auto / * / trackastra                        not run: no trackastra model without internet "
               "(set SAMZOO_MODEL_MIRROR or --trackastra-model)")
+    if args.ctc:
+        if model is None:
+            model, model_kind = get_model()
+        return ctc_section(model, args.ctc_root)
     return 0
 
 

@@ -62,8 +62,10 @@ def zoo_page() -> str:
         "Published models are downloaded on first use and checked against the hashes micro-sam publishes; "
         "see [Working offline](../offline.md) for machines without internet. bioimage.io nicknames work "
         "wherever a model name does. Kinds: `sam` is an image encoder with SAM's prompt encoder and mask "
-        "decoder; `ais_decoder` the matching automatic-segmentation decoder; `sam+ais` both in one file "
-        "(samzoo's own format).",
+        "decoder; `ais_decoder` the matching automatic-segmentation decoder (micro-sam's UNETR, fetched "
+        "with its `sam` model, so `--mode ais` works with every `sam` row that has one); `sam+ais` both in one "
+        "file (samzoo's own format). Files of your own (SAM checkpoints, micro-sam models and training "
+        "checkpoints) load by path: see [Coming from micro-sam](../guides/micro_sam.md).",
         "",
         *rows,
         "",

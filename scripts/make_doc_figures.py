@@ -2,12 +2,14 @@
 
 Usage::
 
-    python scripts/make_doc_figures.py [--shared ../shared] [--out docs/images]
+    python scripts/make_doc_figures.py [--shared ../shared] [--out docs/images] [--only tracking ...]
 
 Every picture is made by samzoo's own code on real microscopy data, and its title names the
 method that made it: samzoo's default model (AIS) when it is installed, otherwise the classical
-baseline (smoothing, Otsu threshold, watershed), which needs no model. The PNGs are kept small
-(downscaled crops, 8-bit palette) so that they can live in the repository.
+baseline (smoothing, Otsu threshold, watershed), which needs no model. The tracking pictures
+(``--only tracking``: ``tracks.png``, ``lineage.png``) track the first 20 frames of the shared CTC
+sequence Fluo-N2DH-SIM+ 01 with the default model and the overlap linker (about 20 s on a 2-core CPU).
+The PNGs are kept small (downscaled crops, 8-bit palette) so that they can live in the repository.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+FIGURES = ["automatic", "tiling", "blocks", "volume", "tracking"]  # --only: tracking = tracks.png + lineage.png
 
 
 def segmenter():
@@ -183,10 +186,116 @@ def figure_volume(data: Path, out: Path, segment, made_with: str) -> None:
     plt.close(fig)
 
 
+CTC_SEQUENCE = ("ctc", "Fluo-N2DH-SIM+", "01")  # under the shared data folder
+
+
+def track_ctc_frames(data: Path, n_frames: int = 20):
+    """``(images, result, model name)``: the first frames of a shared CTC sequence, tracked by samzoo.
+
+    The frames are read as ``samzoo track`` reads a CTC folder (:func:`samzoo.io.read_movie`),
+    segmented by the default model's AIS and linked by samzoo's overlap linker (named, so that
+    a trackastra model in the cache does not change the picture).
+    """
+    from samzoo import tracking
+    from samzoo.io import read_movie
+    from samzoo.io.sequence import natural_key
+    from samzoo.models.load import load_model
+
+    folder = data.joinpath(*CTC_SEQUENCE)
+    frames = sorted(folder.glob("t*.tif"), key=natural_key)[:n_frames]
+    images = read_movie(frames).values
+    model = load_model()
+    result = tracking.track(images, model=model, linker="overlap")
+    return images, result, model.name
+
+
+def _trails(graph, frame: int, length: int) -> dict[int, np.ndarray]:
+    """Track id -> centroids ``(k, 2)`` of each object of ``frame`` and its ancestors, up to ``length`` frames back."""
+    trails = {}
+    for node, attrs in graph.nodes(data=True):
+        if attrs["t"] != frame:
+            continue
+        points = [attrs["centroid"]]
+        current = node
+        while len(points) <= length:
+            parents = list(graph.predecessors(current))
+            if not parents:
+                break
+            current = parents[0]
+            points.append(graph.nodes[current]["centroid"])
+        trails[int(attrs["label"])] = np.asarray(points[::-1], dtype=float)
+    return trails
+
+
+def _ground_truth_counts(folder: Path, n_frames: int) -> tuple[int, int]:
+    """``(tracks, divisions)`` of a CTC sequence's ground truth (``01_GT/TRA/man_track.txt``) in its first frames."""
+    rows = np.loadtxt(folder.parent / f"{folder.name}_GT" / "TRA" / "man_track.txt", dtype=int, ndmin=2)
+    rows = rows[rows[:, 1] < n_frames]
+    parents, counts = np.unique(rows[rows[:, 3] > 0, 3], return_counts=True)
+    return len(rows), int((counts >= 2).sum())
+
+
+def figure_tracking(data: Path, out: Path, n_frames: int = 20, shown=(0, 11, 19), tracked=None) -> None:
+    """Tracks on frames of a real CTC sequence, and its lineage tree (``tracks.png``, ``lineage.png``).
+
+    ``tracked`` is ``track_ctc_frames``'s result, when it is already at hand.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import patheffects
+    from matplotlib.ticker import MaxNLocator
+    from skimage.segmentation import find_boundaries
+
+    from samzoo.io.normalize import percentile_normalize
+    from samzoo.tracking import lineage_plot
+
+    images, result, model_name = tracked or track_ctc_frames(data, n_frames)
+    name = " ".join(CTC_SEQUENCE[1:])
+    truth_tracks, truth_divisions = _ground_truth_counts(data.joinpath(*CTC_SEQUENCE), n_frames)
+    n_tracks, n_divisions = len(result.tracks), int(sum(result.graph.out_degree(n) == 2 for n in result.graph))
+    counts = (f"{n_tracks} tracks, {n_divisions} divisions (ground truth: {truth_tracks} tracks, "
+              f"{truth_divisions} divisions)")
+    made_with = f"Made with: {model_name} (AIS) + samzoo's overlap linker; not the ground truth"
+    palette = plt.cm.tab20(np.arange(20))[:, :3]
+    outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 4.4), dpi=90)
+    for ax, frame in zip(axes, shown):
+        labels = np.asarray(result.masks[frame])
+        rgb = np.stack([np.clip(percentile_normalize(images[frame]), 0, 1)] * 3, -1)
+        edges = find_boundaries(labels, mode="thick")
+        rgb[edges] = palette[labels[edges] % 20]
+        ax.imshow(rgb)
+        for track_id, points in _trails(result.graph, frame, length=frame).items():
+            ax.plot(points[:, 1], points[:, 0], color=palette[track_id % 20], lw=1.5)
+            ax.text(points[-1, 1], points[-1, 0], str(track_id), color="white", fontsize=7, ha="center",
+                    va="center", path_effects=outline)
+        ax.set_title(f"frame {frame} (t{frame:03d}.tif)", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(f"{name}, frames 0-{n_frames - 1}: {counts}.\nOutlines and ids: track segments; lines: each "
+                 f"nucleus's path since frame 0 (its mother's included).\n{made_with}", fontsize=8.5)
+    fig.tight_layout()
+    _save(fig, out / "tracks.png")
+    plt.close(fig)
+
+    fig = lineage_plot(result.graph, title=f"Lineage tree of {name}, frames 0-{n_frames - 1} (red dots: divisions)"
+                                           f"\n{counts}\n{made_with}", max_labels=len(result.tracks))
+    fig.set_size_inches(8, 0.085 * len(result.tracks) + 1.4)
+    fig.set_dpi(80)
+    ax = fig.axes[0]
+    for text in ax.texts:
+        text.set_fontsize(5.5)
+    ax.title.set_fontsize(9)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
+    _save(fig, out / "lineage.png")
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", default=os.environ.get("SAMZOO_SHARED", str(REPO.parent / "shared")))
     parser.add_argument("--out", default=str(REPO / "docs" / "images"))
+    parser.add_argument("--only", nargs="+", choices=FIGURES, default=FIGURES, metavar="FIGURE",
+                        help=f"make only these figures ({', '.join(FIGURES)}; default: all)")
     args = parser.parse_args(argv)
     import matplotlib
 
@@ -196,11 +305,18 @@ def main(argv=None) -> int:
         print(f"no real data at {data}; pass --shared", file=sys.stderr)
         return 1
     out.mkdir(parents=True, exist_ok=True)
-    segment, made_with = segmenter()
-    figure_automatic(data, out, segment, made_with)
-    figure_tiling(data, out)
-    figure_blocks(data, out)
-    figure_volume(data, out, segment, made_with)
+    if {"automatic", "volume"} & set(args.only):
+        segment, made_with = segmenter()
+    if "automatic" in args.only:
+        figure_automatic(data, out, segment, made_with)
+    if "tiling" in args.only:
+        figure_tiling(data, out)
+    if "blocks" in args.only:
+        figure_blocks(data, out)
+    if "volume" in args.only:
+        figure_volume(data, out, segment, made_with)
+    if "tracking" in args.only:
+        figure_tracking(data, out)
     return 0
 
 

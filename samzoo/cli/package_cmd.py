@@ -14,7 +14,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "package", help="build bioimage.io model packages (AIS and prompts) of a model",
         description="Write bioimage.io (spec 0.5) model packages of MODEL into OUTDIR: MODEL_ais.bioimageio.zip "
-                    "(image in, foreground/centre/boundary maps out; pytorch_state_dict + torchscript weights) and "
+                    "(image of any size in, foreground/centre/boundary maps out; pytorch_state_dict + torchscript + onnx "
+                    "weights) and "
                     "MODEL_prompt.bioimageio.zip (image + optional prompts in, masks + scores + embeddings out, "
                     "micro-sam's layout), then test each with bioimageio.core (offline).")
     parser.add_argument("model", help="registry name, bioimage.io nickname, .safetensors file or package")
@@ -27,6 +28,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--labels", help="instance labels of --image, for the prompt package's test prompts")
     parser.add_argument("--name", help="package name (default: the registry name or the model's own name)")
     parser.add_argument("--mirror", help="local folder or base URL to fetch published weights from")
+    parser.add_argument("--author", action="append", metavar="'NAME[:GITHUB_USER]'",
+                        help="package author (repeatable; replaces the model card's authors)")
+    parser.add_argument("--maintainer", action="append", metavar="'NAME:GITHUB_USER'",
+                        help="who answers for the package on bioimage.io (repeatable; default: the model card's "
+                             "maintainers). bioimage.io wants a maintainer or an author with a GitHub user: the "
+                             "published models' cards name their authors' GitHub users, samzoo's own and "
+                             "finetuned models need this option")
     parser.add_argument("--no-test", action="store_true", help="do not run bioimageio test on the packages")
     parser.set_defaults(func=run)
 
@@ -56,7 +64,12 @@ def _registry_name(model: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from samzoo.models.load import load_model
     from samzoo.packaging.builder import KINDS, build_packages
+    from samzoo.packaging.people import parse_person
 
+    authors = [parse_person(a) for a in args.author or []]
+    maintainers = [parse_person(m) for m in args.maintainer or []]
+    if any("github_user" not in m for m in maintainers):
+        raise InputError("--maintainer needs a GitHub user: 'Name:github_user'")
     model = load_model(args.model, mirror=args.mirror)
     name = args.name or _registry_name(args.model) or model.name or Path(args.model).stem
     image = _read_2d(args.image, args.axes) if args.image else None
@@ -68,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         raise PackageError(f"{name} has no AIS decoder, so it has no AIS package; build its prompt package "
                            "(--kind prompt) or finetune a decoder with `samzoo finetune`")
     built = build_packages(model, args.output_dir, name=name, image=image, labels=labels, kinds=kinds,
-                           image_description=f"{args.image}" if args.image else "", test=not args.no_test)
+                           image_description=f"{args.image}" if args.image else "", test=not args.no_test,
+                           authors=authors or None, maintainers=maintainers or None)
     failed = False
     for package in built:
         status = "not tested" if package.test_status is None else f"bioimageio test: {package.test_status}"
@@ -76,6 +90,10 @@ def run(args: argparse.Namespace) -> int:
         if package.test_report:
             print("        " + package.test_report.replace("\n", "\n        "))
         failed |= package.test_status == "failed"
+    if any("github_user" in line for p in built for line in p.test_report.splitlines()):
+        from samzoo.packaging.people import MISSING_HINT
+
+        print(f"hint: {MISSING_HINT}")
     if model.ais_decoder is None and "ais" in kinds:
         print(f"note: {name} has no AIS decoder, so no AIS package was built")
     return 1 if failed else 0

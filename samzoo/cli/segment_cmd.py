@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
@@ -26,7 +27,9 @@ from samzoo.errors import InputError
 from samzoo.io import read_boxes_csv, read_image, read_points_csv, write_labels, write_overlay_png
 from samzoo.io.blocks import merge_z_zarr, plan_blocks, plane_dims, segment_block, stitch_blocks
 from samzoo.io.prompt_windows import paste_windows, plan_windows, segment_window
+from samzoo.io.sequence import find_movies, read_frames
 from samzoo.io.normalize import to_model_input
+from samzoo.segmentation.checks import NO_OBJECTS_HINT, shows_structure
 from samzoo.segmentation.rescale import segment_rescaled
 
 MODES = ("ais", "amg", "apg", "classical")
@@ -44,9 +47,14 @@ def add_parser(subparsers) -> None:
                     "on dask (a local cluster, or --scheduler) and a rerun skips finished work.")
     parser.add_argument("input", nargs="+", help="TIFF, PNG/JPEG or Zarr image(s), folders or glob patterns")
     parser.add_argument("-o", "--output", required=True,
-                        help="label image to write (.tif or .zarr); a folder for several inputs")
-    parser.add_argument("--model", default=None, help="registry name, nickname or .safetensors file "
-                                                       "(default: samzoo's own model, offline)")
+                        help="label image to write (.tif or .zarr); a folder for several inputs. The 2-D frames of "
+                             "one movie (a folder or glob such as 01/t000.tif...) to a .tif/.zarr: one t,y,x label "
+                             "movie; to a folder: one label file per frame")
+    parser.add_argument("--model", default=None, help="registry name, nickname, samzoo .safetensors file, bioimage.io "
+                                                       "package, SAM checkpoint or micro-sam file (default: samzoo's "
+                                                       "own model, offline)")
+    parser.add_argument("--decoder", default=None,
+                        help="micro-sam AIS decoder file (e.g. vit_b_decoder.pt) for a SAM/micro-sam --model file")
     parser.add_argument("--points", help="CSV with columns object_id,y,x,positive")
     parser.add_argument("--boxes", help="CSV with columns object_id,ymin,xmin,ymax,xmax")
     parser.add_argument("--axes", help="axes of INPUT, e.g. yx, tyx, zyx, yxc (needed when the file does not say)")
@@ -95,6 +103,7 @@ class Settings:
     points: str | None
     boxes: str | None
     scale: float = 1.0
+    decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam --model files
 
     @property
     def needs_model(self) -> bool:
@@ -102,11 +111,11 @@ class Settings:
 
 
 @lru_cache(maxsize=2)
-def _model(name: str | None):
+def _model(name: str | None, decoder: str | None = None):
     # one model per worker process, shared by its threads: loading costs far more than a plane
     from samzoo.models.load import load_model
 
-    return load_model(name)
+    return load_model(name, decoder=decoder)
 
 
 def _prompts(settings: Settings) -> dict | None:
@@ -148,7 +157,7 @@ def _segment_native(settings: Settings, plane: np.ndarray, *, prompts: dict | No
     from samzoo.segmentation.embeddings import compute_embeddings
     from samzoo.segmentation.predictor import paint_labels, predict
 
-    model = _model(settings.model)
+    model = _model(settings.model, settings.decoder)
     tile = settings.tile or model.input_size
     if settings.halo is not None and 2 * settings.halo >= min(tile, model.input_size):
         raise InputError(f"--halo {settings.halo} is too large for tiles of {min(tile, model.input_size)} pixels "
@@ -162,13 +171,16 @@ def _segment_native(settings: Settings, plane: np.ndarray, *, prompts: dict | No
 
 
 def model_name(settings: Settings) -> str:
-    return _model(settings.model).name if settings.needs_model else "classical baseline (no model)"
+    return _model(settings.model, settings.decoder).name if settings.needs_model else "classical baseline (no model)"
 
 
-def segment_file(settings: Settings, source: str | Path, out: Path, overlay: Path | None = None,
+def segment_file(settings: Settings, source: str | Path | tuple[Path, ...], out: Path, overlay: Path | None = None,
                  progress: bool = False) -> tuple[int, int]:
-    """Segment one image file in memory and write its labels (and overlay); ``(objects, planes)``."""
-    image = read_image(source, axes=settings.axes)
+    """Segment one image file (or a movie's frame files) in memory and write its labels (and overlay).
+
+    Returns ``(objects, planes)``.
+    """
+    image = read_frames(source, settings.axes) if isinstance(source, tuple) else read_image(source, axes=settings.axes)
     prompts = _prompts(settings)
     planes = [d for d in image.dims if d in ("t", "z")]
     if prompts is not None and planes:
@@ -198,7 +210,18 @@ def segment_file(settings: Settings, source: str | Path, out: Path, overlay: Pat
         write_overlay_png(plane_image(middle), flat[middle], overlay)
     unit = 3 if "z" in dims else 2  # count 3D objects per volume, 2D objects per plane
     n = sum(len(np.unique(u)) - 1 for u in labels.reshape((-1,) + labels.shape[-unit:]))
+    if prompts is None and settings.mode != "classical":
+        empty = _structured_but_empty(flat, plane_image)
+        if empty:
+            print(f"samzoo segment: warning: {source}: no object found in {len(empty)} of {len(flat)} plane(s) "
+                  f"that clearly show structure (plane {', '.join(map(str, empty[:5]))}"
+                  f"{', ...' if len(empty) > 5 else ''}); {NO_OBJECTS_HINT}", file=sys.stderr)
     return n, len(flat)
+
+
+def _structured_but_empty(flat: np.ndarray, plane_image) -> list[int]:
+    """Indices of planes with no object although the image clearly holds some."""
+    return [i for i in range(len(flat)) if not flat[i].any() and shows_structure(plane_image(i))]
 
 
 def _file_job(settings: Settings, source: Path, out: Path) -> None:
@@ -211,7 +234,7 @@ def _record(settings: Settings, **extra) -> dict:
     del record["cache"]  # cached and fresh embeddings are identical (both float16-rounded)
     record["model"] = model_name(settings)
     if settings.needs_model:
-        record["weights_hash"] = _model(settings.model).weights_hash
+        record["weights_hash"] = _model(settings.model, settings.decoder).weights_hash
     for key in ("points", "boxes"):  # the prompts themselves, not just the file names
         if record[key]:
             record[key] = Path(record[key]).read_text(encoding="utf-8", errors="replace")
@@ -244,11 +267,15 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     _check_block_options(args)
     settings = _absolute(Settings(args.model, args.mode, args.axes, args.tile, args.halo, not args.no_cache,
-                                  not args.no_merge_z, args.min_z_extent, args.points, args.boxes, args.scale))
+                                  not args.no_merge_z, args.min_z_extent, args.points, args.boxes, args.scale,
+                                  decoder=args.decoder))
     inputs = expand_inputs(args.input)
     single = len(args.input) == 1 and len(inputs) == 1 and Path(args.input[0]) == inputs[0]
     if settings.needs_model:
-        _model(settings.model)  # fail early (unknown model, no weights) before any work starts
+        _model(settings.model, settings.decoder)  # fail early (unknown model, no weights) before any work starts
+    movie = None if single else _frames_movie(args)
+    if movie:
+        return _run_movie(settings, movie, args)
     if not single:
         return _run_batch(settings, inputs, args)
     image = read_image(inputs[0], axes=settings.axes)
@@ -264,13 +291,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _frames_movie(args: argparse.Namespace) -> tuple[Path, ...] | None:
+    """The frame files when the inputs are the 2-D frames of one movie and OUTPUT is one file, else None.
+
+    To a folder, frames stay a batch (one label file per frame, resumable): per frame, the labels
+    are the same as a movie's, and ``samzoo track FRAMES --masks FOLDER`` reads them as one movie.
+    """
+    if Path(args.output).suffix.lower() not in (".tif", ".tiff", ".zarr"):
+        return None
+    sources = find_movies(args.input)
+    return sources[0] if len(sources) == 1 and isinstance(sources[0], tuple) else None
+
+
+def _run_movie(settings: Settings, frames: tuple[Path, ...], args: argparse.Namespace) -> int:
+    path = Path(args.output)
+    overlay = Path(args.overlay) if args.overlay else path.with_name(path.stem + "_overlay.png")
+    n, planes = segment_file(settings, frames, path, overlay, progress=not args.no_progress)
+    print(f"labels:  {path} ({n} objects in {planes} frames of {frames[0].parent}, model {model_name(settings)})")
+    print(f"overlay: {overlay}")
+    return 0
+
+
 def _absolute(settings: Settings) -> Settings:
     """Settings with absolute file paths: dask workers elsewhere do not share this working directory."""
     def absolute(name: str | None) -> str | None:
         return str(Path(name).absolute()) if name and Path(name).exists() else name
 
     return replace(settings, model=absolute(settings.model), points=absolute(settings.points),
-                   boxes=absolute(settings.boxes))
+                   boxes=absolute(settings.boxes), decoder=absolute(settings.decoder))
 
 
 def _run_batch(settings: Settings, inputs: list[Path], args: argparse.Namespace) -> int:
@@ -287,7 +335,23 @@ def _run_batch(settings: Settings, inputs: list[Path], args: argparse.Namespace)
                        progress=not args.no_progress, desc="images", unit="image")
     print(f"labels:  {folder} ({len(report.done)} images segmented, {len(report.skipped)} already done, "
           f"model {model_name(settings)})")
+    if settings.needs_model and not (settings.points or settings.boxes):
+        # the workers may be other processes: their warnings are not ours to print, so look again
+        empty = [source for source, out in zip(inputs, outs) if out in report.done and _empty_output(settings, source, out)]
+        if empty:
+            print(f"samzoo segment: warning: no object found in {len(empty)} image(s) that clearly show "
+                  f"structure: {', '.join(p.name for p in empty)}; {NO_OBJECTS_HINT}", file=sys.stderr)
     return 0
+
+
+def _empty_output(settings: Settings, source: Path, out: Path) -> bool:
+    if np.asarray(read_image(out).values).any():
+        return False
+    image = read_image(source, axes=settings.axes)
+    planes = plane_dims(image)
+    stack = image.stack(plane=planes) if planes else image.expand_dims(plane=[0])
+    return any(shows_structure(np.asarray(stack.isel(plane=i).transpose("y", "x", ...).values))
+               for i in range(stack.sizes["plane"]))
 
 
 def _run_blocks(settings: Settings, source: Path, image: xr.DataArray, block: int, args: argparse.Namespace) -> int:
@@ -327,7 +391,7 @@ def _run_prompt_windows(settings: Settings, source: Path, out: Path, image: xr.D
     """Prompts on an image larger than --block: each group of nearby objects in its own window."""
     if plane_dims(image):
         raise InputError(f"prompts need a 2D image, but {source} has axes {''.join(image.dims)}; select one plane first")
-    model = _model(settings.model)
+    model = _model(settings.model, settings.decoder)
     windows = plan_windows((image.sizes["y"], image.sizes["x"]), prompts, str(source), settings.axes, block=block,
                            margin=((settings.tile or model.input_size) - 1) // 2)  # one object: one tile
     parts_dir = out.with_name(out.name + ".parts")

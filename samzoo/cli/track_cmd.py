@@ -18,19 +18,21 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 
-from samzoo.batch import IMAGE_SUFFIXES, check_job_record, expand_inputs, output_paths, run_batch
+from samzoo.batch import IMAGE_SUFFIXES, check_job_record, output_paths, run_batch
 from samzoo.errors import InputError
 from samzoo.io import read_boxes_csv, read_image, read_points_csv
+from samzoo.io.sequence import find_movies, first_frame_number, read_movie
 from samzoo.io.write import atomic_path
 
-FORMATS = ("ctc", "napari", "geff")
+FORMATS = ("ctc", "napari", "geff", "trackmate", "table")
 # the per-movie input options and the file types their folders hold in a batch
 PER_MOVIE_INPUTS = {"masks": IMAGE_SUFFIXES, "prompts": (".csv",), "boxes": (".csv",),
                     "start_labels": IMAGE_SUFFIXES}
@@ -44,7 +46,12 @@ def add_parser(subparsers) -> None:
                     "follows the objects given by --prompts/--boxes/--start-labels in --start-frame with SAM "
                     "prompts. Formats: ctc (OUTDIR/mask000.tif... and OUTDIR/res_track.txt), napari "
                     "(OUTDIR/napari_tracks.csv with track_id,t,[z,]y,x and OUTDIR/napari_graph.json), geff "
-                    "(OUTDIR/tracks.geff). Several movies (names, a folder or a glob) are a batch on dask "
+                    "(OUTDIR/tracks.geff), trackmate (OUTDIR/trackmate.xml, for Fiji's TrackMate; calibrated by "
+                    "--pixel-size/--frame-interval or the TIFF's own calibration), table (OUTDIR/table.csv: "
+                    "track_id,frame,[centroid_z,]centroid_y,centroid_x,area,mean_intensity,parent_track_id). "
+                    "A folder or glob of single 2-D frames (a CTC sequence: t000.tif, t001.tif...) is one movie, in "
+                    "natural order, and the CTC masks are numbered like its frames; a 3-D image without axes metadata "
+                    "is read as t,y,x. Several movies (names, a folder or a glob) are a batch on dask "
                     "(a local cluster, or --scheduler): each gets the same files in OUTDIR/<movie stem>/, "
                     "a rerun skips finished movies, and --masks, --prompts, --boxes, --start-labels and "
                     "--lineage-plot name folders with one file per movie, <movie stem>.tif/.csv/.png. "
@@ -53,9 +60,12 @@ def add_parser(subparsers) -> None:
                     "with the overlap linker (labels in a Zarr store in a working folder next to OUTDIR, CTC "
                     "masks written frame by frame; same result as in memory). --mode propagate and --linker "
                     "trackastra need the movie in memory and refuse such movies.")
-    parser.add_argument("input", nargs="+", help="movie(s): TIFF or Zarr with a t axis; folders or glob patterns")
+    parser.add_argument("input", nargs="+", help="movie(s): TIFF or Zarr with a t axis (3-D without axes metadata: "
+                                                 "t,y,x), or a folder/glob of 2-D frames (t000.tif...: one movie); "
+                                                 "folders or glob patterns of movies")
     parser.add_argument("-o", "--outdir", required=True, help="output folder")
-    parser.add_argument("--axes", help="axes of INPUT (and --masks), e.g. tyx or tzyx, when the file does not say")
+    parser.add_argument("--axes", help="axes of INPUT (and --masks), e.g. tyx or tzyx, when the file does not say "
+                                       "(default for 3-D: tyx)")
     parser.add_argument("--mode", choices=("auto", "propagate"), default="auto")
     parser.add_argument("--masks", help="auto mode: label movie to link instead of segmenting (no model needed); "
                                         "several movies: a folder with <movie stem>.tif for each")
@@ -66,13 +76,20 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--start-labels", help="propagate mode: label image (y, x) of the objects in --start-frame "
                                                "(several movies: a folder with <movie stem>.tif)")
     parser.add_argument("--start-frame", type=int, default=0)
-    parser.add_argument("--format", default="ctc", help="comma-separated: ctc, napari, geff (default ctc)")
+    parser.add_argument("--format", default="ctc", help="comma-separated: ctc, napari, geff, trackmate, table "
+                                                        "(default ctc)")
+    parser.add_argument("--pixel-size", type=float, help="trackmate: pixel size in micrometres (default: the TIFF's "
+                                                         "calibration, else positions in pixels)")
+    parser.add_argument("--frame-interval", type=float, help="trackmate: seconds between frames (default: the TIFF's "
+                                                             "calibration, else frames)")
     parser.add_argument("--linker", choices=("auto", "overlap", "trackastra"), default="auto",
                         help="auto: trackastra if its model is cached or a mirror is set, else overlap")
     parser.add_argument("--trackastra-model", default="general_2d", help="trackastra model name or local folder")
     parser.add_argument("--segmenter", choices=("ais", "classical"), default="ais",
                         help="auto mode without --masks: samzoo's AIS (default) or the classical baseline")
     parser.add_argument("--model", default=None, help="samzoo model for segmentation/propagation")
+    parser.add_argument("--decoder", default=None,
+                        help="micro-sam AIS decoder file (e.g. vit_b_decoder.pt) for a SAM/micro-sam --model file")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="auto mode: segment frames resized by this factor (> 1 for small objects; "
                              "see samzoo segment --scale)")
@@ -109,6 +126,9 @@ class Settings:
     link_masks: bool  # auto mode: link given --masks instead of segmenting
     scale: float = 1.0
     max_memory: float = 4.0  # GiB; a larger lazy (Zarr) movie is tracked frame by frame
+    pixel_size: float | None = None  # trackmate calibration given on the command line
+    frame_interval: float | None = None
+    decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam --model files
 
     @property
     def needs_model(self) -> bool:
@@ -117,9 +137,13 @@ class Settings:
 
 @dataclass(frozen=True)
 class Movie:
-    """One movie and the files that belong to it alone (absent options are None)."""
+    """One movie and the files that belong to it alone (absent options are None).
+
+    A movie stored as one file per frame has ``frames`` (in time order) and its folder as ``source``.
+    """
 
     source: Path
+    frames: tuple[Path, ...] | None = None
     masks: Path | None = None
     prompts: Path | None = None
     boxes: Path | None = None
@@ -128,11 +152,11 @@ class Movie:
 
 
 @lru_cache(maxsize=2)
-def _model(name: str | None):
+def _model(name: str | None, decoder: str | None = None):
     # one model per worker process, shared by its threads: loading costs more than tracking a small movie
     from samzoo.models.load import load_model
 
-    return load_model(name)
+    return load_model(name, decoder=decoder)
 
 
 def _formats(text: str) -> list[str]:
@@ -166,18 +190,21 @@ def track_movie(settings: Settings, movie: Movie, outdir: Path):
     """
     from samzoo.tracking import track
 
-    image = read_image(movie.source, axes=settings.axes)
+    image = read_movie(movie.frames or movie.source, axes=settings.axes)
+    if image.attrs.get("assumed_axes"):
+        print(f"samzoo track: {movie.source.name} does not name its axes; reading its 3 dimensions as "
+              f"{','.join(image.attrs['assumed_axes'])} (pass --axes to say otherwise)", file=sys.stderr)
     if "t" not in image.dims:
         raise InputError(f"{movie.source} has axes {''.join(image.dims)}: tracking needs a t axis "
                          "(pass --axes, e.g. tyx)")
     image = image.transpose("t", ..., "y", "x", *(["c"] if "c" in image.dims else []))
-    masks = read_image(movie.masks, axes=settings.axes).data if movie.masks else None
+    masks = read_movie(movie.masks, axes=settings.axes).data if movie.masks else None
     if masks is not None and masks.shape != image.shape[:masks.ndim]:
         raise InputError(f"--masks {masks.shape} do not match the movie {image.shape}")
     out_of_core = _out_of_core(settings, image, masks)
     if out_of_core:
         _check_out_of_core(settings, image)
-    model = _model(settings.model) if settings.needs_model else None
+    model = _model(settings.model, settings.decoder) if settings.needs_model else None
     options = {} if settings.max_distance is None else {"max_distance": settings.max_distance}
     if out_of_core:
         outdir.parent.mkdir(parents=True, exist_ok=True)
@@ -185,14 +212,14 @@ def track_movie(settings: Settings, movie: Movie, outdir: Path):
         with tempfile.TemporaryDirectory(prefix=f".{outdir.name}.work-", dir=outdir.parent) as work:
             result = track(image.data, masks, workdir=work, model=model, segmenter=settings.segmenter,
                            zstack="z" in image.dims, scale=settings.scale, linker="overlap", **options)
-            return _write(settings, movie, outdir, result)
+            return _write(settings, movie, outdir, result, image)
     images = np.asarray(image.values)
     masks = None if masks is None else np.asarray(masks)
     start = _start(movie) if settings.mode == "propagate" else None
     result = track(images, masks, mode=settings.mode, model=model, start=start, start_frame=settings.start_frame,
                    linker=settings.linker, trackastra_model=settings.trackastra_model, segmenter=settings.segmenter,
                    zstack="z" in image.dims, scale=settings.scale, **options)
-    return _write(settings, movie, outdir, result)
+    return _write(settings, movie, outdir, result, image)
 
 
 def _out_of_core(settings: Settings, image, masks) -> bool:
@@ -215,13 +242,18 @@ def _check_out_of_core(settings: Settings, image) -> None:
                          "--linker overlap")
 
 
-def _write(settings: Settings, movie: Movie, outdir: Path, result):
-    """Write the result's files into ``outdir`` (and its lineage plot); ``(result, divisions)``."""
-    from samzoo.tracking import lineage_plot, to_ctc, to_geff, to_napari
+def _write(settings: Settings, movie: Movie, outdir: Path, result, image):
+    """Write the result's files into ``outdir`` (and its lineage plot); ``(result, divisions)``.
 
+    CTC masks and the table's frames are numbered like the input's frames (``image``'s ``t``).
+    """
+    from samzoo.tracking import lineage_plot, to_ctc, to_geff, to_napari
+    from samzoo.tracking.export import movie_calibration, to_trackmate, write_table
+
+    first_frame = first_frame_number(image)
     outdir.mkdir(parents=True, exist_ok=True)
     if "ctc" in settings.formats:
-        to_ctc(result.graph, result.masks, outdir)
+        to_ctc(result.graph, result.masks, outdir, first_frame=first_frame)
     if "napari" in settings.formats:
         data, parents = to_napari(result.graph, result.masks)
         header = "track_id,t," + ",".join("zyx"[-(data.shape[1] - 2):]) if len(data) else "track_id,t,y,x"
@@ -231,6 +263,14 @@ def _write(settings: Settings, movie: Movie, outdir: Path, result):
             tmp.write_text(json.dumps({str(k): v for k, v in parents.items()}))
     if "geff" in settings.formats:
         to_geff(result.graph, outdir / "tracks.geff", masks=result.masks)
+    if "trackmate" in settings.formats:
+        to_trackmate(result.graph, result.masks, outdir / "trackmate.xml", images=image.data,
+                     calibration=movie_calibration(movie.frames[0] if movie.frames else movie.source,
+                                                   result.masks.ndim - 1, pixel_size=settings.pixel_size,
+                                                   frame_interval=settings.frame_interval),
+                     image_path=None if movie.frames else movie.source)
+    if "table" in settings.formats:
+        write_table(result.graph, result.masks, outdir / "table.csv", images=image.data, first_frame=first_frame)
     parents, counts = np.unique(result.tracks[result.tracks[:, 3] > 0, 3], return_counts=True)
     n_div = int((counts >= 2).sum())  # a parent with one child is a bridged gap, not a division
     if movie.lineage_plot:
@@ -259,6 +299,9 @@ def _check_options(args: argparse.Namespace) -> None:
         raise InputError(f"--max-memory must be 0 or more GiB, got {args.max_memory}")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, got {args.workers}")
+    for flag, value in (("--pixel-size", args.pixel_size), ("--frame-interval", args.frame_interval)):
+        if value is not None and not value > 0:
+            raise InputError(f"{flag} must be positive, got {value}")
     if not (0.125 <= args.scale <= 8):
         raise InputError(f"--scale must be from 0.125 to 8, got {args.scale}")
     if args.scale != 1 and (args.mode == "propagate" or args.masks):
@@ -270,13 +313,16 @@ def run(args: argparse.Namespace) -> int:
     _check_options(args)
     settings = Settings(args.mode, args.axes, tuple(formats), args.linker, _absolute(args.trackastra_model),
                         args.segmenter, _absolute(args.model), args.max_distance, args.start_frame,
-                        link_masks=bool(args.masks), scale=args.scale, max_memory=args.max_memory)
-    inputs = expand_inputs(args.input)
-    single = len(args.input) == 1 and len(inputs) == 1 and Path(args.input[0]) == inputs[0]
+                        link_masks=bool(args.masks), scale=args.scale, max_memory=args.max_memory,
+                        pixel_size=args.pixel_size, frame_interval=args.frame_interval,
+                        decoder=_absolute(args.decoder))
+    sources = find_movies(args.input)  # the frames of a folder or pattern are one movie
+    frames = isinstance(sources[0], tuple)
+    single = len(sources) == 1 and (frames or (len(args.input) == 1 and Path(args.input[0]) == sources[0]))
     if not single:
-        return _run_batch(settings, inputs, args)
+        return _run_batch(settings, sources, args)
     files = {name: Path(getattr(args, name)) for name in (*PER_MOVIE_INPUTS, "lineage_plot") if getattr(args, name)}
-    movie = Movie(inputs[0], **files)
+    movie = Movie(sources[0][0].parent if frames else sources[0], sources[0] if frames else None, **files)
     outdir = Path(args.outdir)
     result, n_div = track_movie(settings, movie, outdir)
     print(f"tracks:  {len(result.tracks)} track segments, {n_div} divisions over {len(result.masks)} frames "
@@ -331,20 +377,26 @@ def _record(settings: Settings, args: argparse.Namespace) -> dict:
     """The job record: the settings, the per-movie folders, and the weights hash of the model used."""
     record = asdict(settings)
     del record["max_memory"]  # in memory or frame by frame, the results are the same
+    for key in ("pixel_size", "frame_interval"):  # unset: records of earlier versions stay valid
+        if record[key] is None:
+            del record[key]
     for name in (*PER_MOVIE_INPUTS, "lineage_plot"):
         record[name] = _absolute(getattr(args, name))
     if settings.needs_model:
-        record["weights_hash"] = _model(settings.model).weights_hash  # a retrained model under the same name differs
+        # a retrained model under the same name differs
+        record["weights_hash"] = _model(settings.model, settings.decoder).weights_hash
     return record
 
 
-def _run_batch(settings: Settings, inputs: list[Path], args: argparse.Namespace) -> int:
-    inputs = [p.absolute() for p in inputs]
+def _run_batch(settings: Settings, sources: list, args: argparse.Namespace) -> int:
+    # a movie stored as frames is named after their folder
+    inputs = [(s[0].parent if isinstance(s, tuple) else s).absolute() for s in sources]
     folder = Path(args.outdir).absolute()
     if folder.is_file():
         raise InputError(f"{len(inputs)} movies need an output folder, not the file {folder}")
     outs = output_paths(inputs, folder, "")  # OUTDIR/<movie stem>/; equal stems are refused
-    movies = _movies(inputs, args)
+    movies = [replace(movie, frames=tuple(p.absolute() for p in source)) if isinstance(source, tuple) else movie
+              for movie, source in zip(_movies(inputs, args), sources)]
     # loads the model once here, before any work starts: an unknown model fails in one line
     check_job_record(folder, _record(settings, args), overwrite=args.overwrite)
     if args.overwrite:

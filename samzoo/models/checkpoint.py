@@ -3,6 +3,11 @@
 ``.safetensors`` files are read with safetensors; everything else with
 ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers and
 refuses any other object, so a checkpoint carrying code is rejected rather than run.
+
+micro-sam's training checkpoints also pickle the trainer's constructor arguments (torch-em's
+"init" record: dataset and transform objects of torch-em / micro-sam). Those, and only those
+(plus numpy scalars), are read as inert stand-ins, still by the weights-only unpickler
+(:data:`TRAINING_RECORD_MODULES`); any other global refuses the file.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import pickle
 import zipfile
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -44,7 +50,15 @@ def read_checkpoint(path: str | os.PathLike, *, expected_hash: str | None = None
         except Exception as err:  # safetensors' own error types
             raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            stand_ins = _training_record_stand_ins(path)
+            if not stand_ins:
+                raise
+            # still the weights-only unpickler: the names above resolve to inert samzoo objects
+            with torch.serialization.safe_globals(stand_ins):
+                return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         # An invalid opcode means the bytes are no pickle at all (e.g. a zip cut after 1-3 bytes
         # is read as a legacy pickle): corrupt, not code. Anything else the weights-only
@@ -59,6 +73,66 @@ def read_checkpoint(path: str | os.PathLike, *, expected_hash: str | None = None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
         # OSError: torch's zip reader fails with EINVAL on some truncation points
         raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint: {err}") from None
+
+
+class _Ignored:
+    """An inert stand-in for an object of micro-sam's or torch-em's training record.
+
+    It accepts any constructor arguments and state and keeps none: nothing of the original
+    class (nor any other code from the file) runs.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setstate__(self, state) -> None:
+        pass
+
+
+# Modules whose objects micro-sam's training checkpoints carry outside the weights, in the
+# trainer's "init" record (torch-em's DefaultTrainer.save_checkpoint pickles the trainer's
+# constructor arguments: datasets, samplers, transforms, losses, metrics, paths). They are
+# never needed for the weights, so each such global is replaced by the inert _Ignored. micro-sam
+# itself loads these files with an unpickler that imports them (torch.load weights_only=False).
+TRAINING_RECORD_MODULES = ("torch_em.", "micro_sam.", "pathlib.", "functools.partial", "torch.utils.data.")
+# numpy scalars and dtypes: best_metric / current_metric are numpy floats in torch-em's record
+NUMPY_GLOBALS = {"numpy.core.multiarray.scalar": "scalar", "numpy._core.multiarray.scalar": "scalar",
+                 "numpy.dtype": "dtype"}
+
+
+def _numpy_scalar():
+    """numpy's scalar constructor, which pickled numpy scalars call (``numpy._core`` since numpy 2)."""
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:
+        from numpy.core.multiarray import scalar
+    return scalar
+
+
+def _training_record_stand_ins(path: str) -> list:
+    """``safe_globals`` entries for the non-weight objects of a micro-sam training checkpoint.
+
+    Returns an empty list when the file holds any global outside :data:`TRAINING_RECORD_MODULES`
+    and numpy's scalar types: such a file is refused as before.
+    """
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a zip checkpoint: nothing to inspect safely
+        return []
+    stand_ins = []
+    for name in names:
+        if name in NUMPY_GLOBALS and NUMPY_GLOBALS[name] == "scalar":
+            stand_ins.append((_numpy_scalar(), name))
+        elif name in NUMPY_GLOBALS:
+            # a pickled dtype is rebuilt as its concrete class (np.dtypes.Float64DType, ...): allow those too
+            stand_ins += [(np.dtype, name)] + [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+        elif name.startswith("numpy.dtypes."):
+            stand_ins.append((getattr(np.dtypes, name.rsplit(".", 1)[1]), name))
+        elif name.startswith(TRAINING_RECORD_MODULES):
+            stand_ins.append((_Ignored, name))
+        else:
+            return []
+    return stand_ins
 
 
 def _unwrap(checkpoint: dict, keys: tuple[str, ...]) -> dict:

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pooch
 
-from samzoo.errors import CheckpointError, UnknownModelError, UnsafeCheckpointError
-from samzoo.models.checkpoint import load_state_dict
+from samzoo.errors import CheckpointError
 from samzoo.models.model import ModelConfig, SamzooModel, load_samzoo_file
+from samzoo.models.sam_files import load_sam_file
 from samzoo.zoo.fetch import fetch_model_file
-from samzoo.zoo.registry import DEFAULT_MODEL, get_model_spec
+from samzoo.zoo.registry import DEFAULT_MODEL, decoder_for, get_model_spec
 
 
 def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: str | None = None,
-               input_size: int | None = None) -> SamzooModel:
+               input_size: int | None = None, decoder: str | Path | bool | None = None) -> SamzooModel:
     """Load a model by registry name, alias (bioimage.io nickname or id), file or package path.
 
     Parameters
@@ -25,8 +25,14 @@ def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: 
         ``"diplomatic-bug"`` or id with version (``"diplomatic-bug/1.2"``) is fetched (see
         :func:`samzoo.zoo.fetch.fetch_model_file`) and hash-checked. A path may be a samzoo
         ``.safetensors`` file or a bioimage.io model package (zip, folder or ``rdf.yaml``; see
-        :func:`samzoo.packaging.reader.load_package`); published SAM checkpoints load by registry
-        name, because their files do not say which architecture they are.
+        :func:`samzoo.packaging.reader.load_package`), an official SAM checkpoint
+        (``sam_vit_b_01ec64.pth``), micro-sam's published SAM weights (``vit_b.pt``) or a micro-sam
+        training checkpoint (``model_state`` + ``decoder_state``): the architecture is read from
+        the tensor shapes (:func:`samzoo.models.sam_files.load_sam_file`).
+    decoder : str, Path or bool, optional
+        micro-sam's AIS decoder (UNETR): a file (``vit_b_decoder.pt``, or a checkpoint with
+        ``decoder_state``). For a registry SAM model, ``None`` fetches the decoder the registry
+        lists for it (``<name>_decoder``, as micro-sam does) and ``False`` loads none.
     device : str
     mirror : str, optional
         Folder or URL to fetch from instead of upstream.
@@ -39,7 +45,13 @@ def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: 
     """
     model = DEFAULT_MODEL if model is None else model
     path = Path(model)
+    decoder_path = decoder if isinstance(decoder, (str, Path)) else None
+    if decoder_path is not None and not Path(decoder_path).is_file():
+        raise CheckpointError(f"decoder file {decoder_path} does not exist")
     if path.suffix == ".safetensors" and path.is_file():
+        if decoder_path is not None:
+            raise CheckpointError(f"--decoder goes with SAM checkpoints and micro-sam files, not with {path.name}, "
+                                  "which carries its own decoder")
         loaded = load_samzoo_file(path, weights_hash="sha256:" + pooch.file_hash(str(path), alg="sha256"))
         return _resized(loaded, input_size).to(device)
     if path.exists():
@@ -47,29 +59,26 @@ def load_model(model: str | Path | None = None, *, device: str = "cpu", mirror: 
 
         if is_package(path):
             return _resized(load_package(path), input_size).to(device)
-    try:
-        spec = get_model_spec(str(model))
-    except UnknownModelError:
-        if path.exists():
-            raise CheckpointError(f"{path}: only samzoo .safetensors model files and bioimage.io packages (zip, "
-                                  "folder or rdf.yaml) load by path; load published SAM checkpoints by their "
-                                  "registry name") from None
-        raise
+    if path.is_file():
+        return load_sam_file(path, decoder=decoder_path, input_size=input_size).to(device)
+    if path.exists():
+        raise CheckpointError(f"{path} is a folder but not a bioimage.io package (no rdf.yaml)")
+    spec = get_model_spec(str(model))
     file = fetch_model_file(spec, mirror=mirror)
     if spec.kind == "sam+ais":
         loaded = load_samzoo_file(file, weights_hash=spec.hash)
         return _resized(loaded, input_size).to(device)
     if spec.kind != "sam":
         raise CheckpointError(f"{spec.name} is an AIS decoder; load the SAM model it belongs to instead")
-    sam_model = SamzooModel(ModelConfig(spec.architecture, input_size or 1024, ais_decoder=None, name=spec.name))
-    try:
-        sam_model.sam.load_state_dict(load_state_dict(file, expected_hash=spec.hash), strict=True)
-    except UnsafeCheckpointError:
-        raise
-    except RuntimeError as err:  # load_state_dict's key/shape mismatches
-        raise CheckpointError(f"{file} does not fit the {spec.architecture} architecture: {err}") from None
-    sam_model.weights_hash = spec.hash
-    return sam_model.eval().to(device)
+    decoder_spec = decoder_for(spec) if decoder is None else None
+    if decoder_spec is not None:  # micro-sam fetches a model's decoder with it, too
+        decoder_path = fetch_model_file(decoder_spec, mirror=mirror)
+    loaded = load_sam_file(file, decoder=decoder_path, input_size=input_size, weights_hash=spec.hash,
+                           decoder_hash=decoder_spec.hash if decoder_spec is not None else None, name=spec.name)
+    if loaded.config.architecture != spec.architecture:
+        raise CheckpointError(f"{file} holds a {loaded.config.architecture} model, but the registry lists "
+                              f"{spec.name} as {spec.architecture}")
+    return loaded.to(device)
 
 
 def _resized(model: SamzooModel, input_size: int | None) -> SamzooModel:

@@ -20,6 +20,7 @@ from segment_anything.modeling import Sam
 from samzoo.errors import CheckpointError
 from samzoo.models.ais_decoder import AISDecoder
 from samzoo.models.architectures import build_sam
+from samzoo.models.unetr import UNETRDecoder
 
 FORMAT = "samzoo-model-1"
 
@@ -33,6 +34,12 @@ class ModelConfig:
     ais_decoder: dict | None = field(default_factory=dict)  # AISDecoder kwargs; None: no decoder
     name: str = ""
     training: dict = field(default_factory=dict)  # free-form provenance, stored with the weights
+    # "samzoo": samzoo's AISDecoder; "unetr": micro-sam's UNETR decoder (samzoo.models.unetr)
+    ais_decoder_type: str = "samzoo"
+    # SAM's own input handling, as SAM and micro-sam do it (samzoo.segmentation.sam_input): min-max
+    # to uint8, each tile resized to the input size on its longest side, padded after normalising.
+    # False: samzoo's (percentile normalisation, tiles padded at their own size); its models are trained so.
+    sam_input: bool = False
 
 
 class SamzooModel(torch.nn.Module):
@@ -41,7 +48,8 @@ class SamzooModel(torch.nn.Module):
     Attributes
     ----------
     sam : segment_anything.modeling.Sam
-    ais_decoder : AISDecoder or None
+    ais_decoder : AISDecoder, UNETRDecoder or None
+        samzoo's own decoder, or micro-sam's (``config.ais_decoder_type``).
     config : ModelConfig
     weights_hash : str
         ``sha256:...`` of the file the weights came from ('' for an in-memory model); part of
@@ -52,8 +60,17 @@ class SamzooModel(torch.nn.Module):
         super().__init__()
         self.config = config
         self.sam: Sam = build_sam(config.architecture, config.input_size)
-        self.ais_decoder = AISDecoder(**config.ais_decoder) if config.ais_decoder is not None else None
+        self.ais_decoder = _build_decoder(config)
         self.weights_hash = ""
+
+    @property
+    def grey_input(self) -> bool:
+        """Whether colour images are turned into one channel before this model sees them.
+
+        samzoo's own models were trained on grey images (colour converted by
+        :func:`samzoo.io.normalize.colour_to_grey`); SAM-family models were trained on RGB.
+        """
+        return self.config.architecture.startswith("samzoo")
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """``torch.nn.Module.load_state_dict``, then refresh caches derived from the weights.
@@ -102,6 +119,16 @@ class SamzooModel(torch.nn.Module):
             if os.path.exists(tmp):
                 os.remove(tmp)
         return path
+
+
+def _build_decoder(config: ModelConfig) -> torch.nn.Module | None:
+    if config.ais_decoder is None:
+        return None
+    if config.ais_decoder_type == "unetr":
+        return UNETRDecoder(**config.ais_decoder)
+    if config.ais_decoder_type != "samzoo":
+        raise CheckpointError(f"unknown AIS decoder type {config.ais_decoder_type!r} (known: samzoo, unetr)")
+    return AISDecoder(**config.ais_decoder)
 
 
 def read_config(path: str | os.PathLike) -> ModelConfig:

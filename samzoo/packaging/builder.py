@@ -3,8 +3,8 @@
 Two packages per model, each a zip written with ``bioimageio.spec.save_bioimageio_package``:
 
 - ``<name>_ais.bioimageio.zip`` -- one image in, foreground + centre/boundary distance maps out
-  (:class:`~samzoo.packaging.networks.AISNetwork`); ``pytorch_state_dict`` and TorchScript
-  weights, so that consumers without samzoo run it. Only for models with an AIS decoder.
+  (:class:`~samzoo.packaging.networks.AISNetwork`), any image size; ``pytorch_state_dict``,
+  TorchScript and ONNX weights, so that consumers without samzoo run it. Only for models with an AIS decoder.
 - ``<name>_prompt.bioimageio.zip`` -- image + optional prompts in; masks, IoU scores and the
   embedding out (:class:`~samzoo.packaging.networks.PromptNetwork`), micro-sam's layout.
 
@@ -29,6 +29,7 @@ from samzoo.packaging import samples
 from samzoo.packaging.ais_package import build_ais_description
 from samzoo.packaging.cards import ModelCard, read_card
 from samzoo.packaging.descriptions import default_metadata
+from samzoo.packaging.people import people_metadata
 from samzoo.packaging.prompt_package import build_prompt_description
 
 KINDS = ("ais", "prompt")
@@ -79,7 +80,8 @@ def validate_package(path: str | os.PathLike) -> tuple[str, str]:
 def build_packages(model: SamzooModel, output_dir: str | os.PathLike, *, name: str | None = None,
                    image: np.ndarray | None = None, labels: np.ndarray | None = None,
                    image_description: str = "", kinds: tuple[str, ...] = KINDS, card: ModelCard | None = None,
-                   test: bool = True) -> list[BuiltPackage]:
+                   test: bool = True, authors: list[dict] | None = None,
+                   maintainers: list[dict] | None = None) -> list[BuiltPackage]:
     """Write the bioimage.io packages of ``model`` into ``output_dir``.
 
     Parameters
@@ -102,6 +104,10 @@ def build_packages(model: SamzooModel, output_dir: str | os.PathLike, *, name: s
         Default: ``model_cards/<name>.md`` when it exists, else generic metadata.
     test : bool
         Run ``bioimageio test`` on each package.
+    authors, maintainers : list of dict, optional
+        ``{"name": ..., "github_user": ...}`` (also ``affiliation``, ``email``, ``orcid``), replacing
+        the card's; see :mod:`samzoo.packaging.people` (bioimage.io wants a maintainer, or an
+        author, with a GitHub user).
 
     Returns
     -------
@@ -112,7 +118,7 @@ def build_packages(model: SamzooModel, output_dir: str | os.PathLike, *, name: s
         raise PackageError(f"unknown package kind(s) {sorted(unknown)}; choose from {', '.join(KINDS)}")
     name = name or model.name
     card = card if card is not None else read_card(name) or ModelCard()
-    meta = {**default_metadata(name), **card.meta}
+    meta = people_metadata({**default_metadata(name), **card.meta}, authors, maintainers)
     if image is None:
         image, image_description = samples.default_test_image(), "frame 17 of the Cell Tracking Challenge " \
             "Fluo-N2DL-HeLa sequence 02 (held out from samzoo's training)"

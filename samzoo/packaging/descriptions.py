@@ -43,19 +43,15 @@ def spec_metadata(meta: dict, kind: str) -> dict:
             return spec.CiteEntry(text=entry["text"], doi=spec.Doi(entry["doi"]))
         return spec.CiteEntry(text=entry["text"], url=spec.HttpUrl(entry["url"]))
 
-    from bioimageio.spec._internal.constants import KNOWN_GITHUB_USERS
-
     def person(entry: dict, keys: tuple[str, ...]) -> dict:
-        # bioimageio.spec asks GitHub about user names it does not know: offline, packaging would
-        # fail, so only the names it knows are kept (the card keeps them all)
-        return {k: entry[k] for k in keys if entry.get(k) and
-                (k != "github_user" or str(entry[k]).lower() in KNOWN_GITHUB_USERS)}
+        # GitHub user names were checked by samzoo.packaging.people.people_metadata
+        return {k: entry[k] for k in keys if entry.get(k)}
 
     authors = [spec.Author(**person(a, ("name", "affiliation", "github_user", "email", "orcid")))
                for a in meta["authors"]]
     tags = list(dict.fromkeys([*meta["tags"], "samzoo", "automatic-segmentation" if kind == "ais" else "prompts"]))
     maintainers = [spec.Maintainer(**person(m, ("name", "affiliation", "github_user", "email")))
-                   for m in meta.get("maintainers") or [] if person(m, ("github_user",))]
+                   for m in meta.get("maintainers") or [] if m.get("github_user")]
     return dict(description=meta["description"], authors=authors, cite=[cite(c) for c in meta["cite"]],
                 license=spec.LicenseId(meta["license"]), tags=tags, maintainers=maintainers)
 

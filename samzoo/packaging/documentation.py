@@ -16,42 +16,72 @@ WATERSHED_DEFAULTS = {"foreground_threshold": FOREGROUND_THRESHOLD, "center_thre
 _AIS = """\
 ## This package: automatic instance segmentation (AIS)
 
-- **Input** `image`: `(batch, channel, y, x)`, {channels} channel(s), exactly {size} x {size} pixels,
-  any numeric type. The package's preprocessing maps each image's 1st..99.8th percentile range
-  to [0, 1] and clips (`scale_range` + `clip`; uint8 RGB: divided by 255), as samzoo does. Larger images: cut them into
-  {size} x {size} tiles with an overlap (samzoo uses {halo} pixels), keep each tile's centre.
-- **Output** `maps`: `(batch, channel, y, x)`, 3 channels, each in [0, 1]:
-  `foreground` (probability), `center_distance` (distance to the object's centre, normalised per
-  object, 0 at the centre) and `boundary_distance` (distance to the object's boundary,
-  normalised per object, 1 deep inside).
-- **Weights**: `pytorch_state_dict` (needs samzoo: `samzoo.packaging.networks.AISNetwork`) and
-  `torchscript` (runs with PyTorch alone). Both hold the image encoder and AIS decoder; the
+- **Input** `image`: `(batch, channel, y, x)`, {channels} channel(s), **any height and width**
+  (declared as at least {size} in steps of {halo}; smaller images also work in a whole-image
+  prediction), any numeric type. {normalisation}
+- **Output** `maps`: `(batch, channel, y, x)`, the input's height and width, 3 channels, each in
+  [0, 1]: `foreground` (probability), `center_distance` (distance to the object's centre,
+  normalised per object, 0 at the centre) and `boundary_distance` (distance to the object's
+  boundary, normalised per object, 1 deep inside). Output halo: {halo} pixels.
+- **Tiling inside the network.** SAM's encoder takes exactly {size} x {size} pixels, so the network
+  cuts the image into samzoo's tiles ({size} pixels, overlap {halo}, the same grid as
+  `samzoo segment`) and stitches the tiles' inner regions: one call on a whole image gives
+  samzoo's own maps, with no seams.
+- **Weights**: `pytorch_state_dict` (needs samzoo: `samzoo.packaging.networks.AISNetwork`),
+  `torchscript` (runs with PyTorch alone) and `onnx` (runs with onnxruntime alone; images at least
+  {onnx_min} pixels a side). All hold the image encoder and AIS decoder and give the same maps; the
   state dict also holds SAM's prompt encoder and mask decoder, so samzoo loads the whole model
   from it.
 
+### Running it without samzoo (bioimageio.core)
+
+```python
+import numpy as np, xarray as xr
+from bioimageio.core import create_prediction_pipeline, predict
+from bioimageio.spec import load_description
+
+descr = load_description("{package}")
+pipeline = create_prediction_pipeline(descr, devices=["cpu"], weight_format="torchscript")
+image = xr.DataArray(my_image[None, None], dims=("batch", "channel", "y", "x"))   # (1, 1, H, W)
+maps = predict(model=pipeline, inputs={{"image": image}}).members["maps"].data.values[0]   # (3, H, W)
+```
+
+Whole-image prediction (as above) gives samzoo's maps to float rounding (samzoo's tests allow
+1e-4, on real images of 512 x 512 and 700 x 900 pixels). Blockwise prediction, for images too
+large for memory (`blocksize_parameter={{("image", "y"): n, ("image", "x"): n}}`: blocks of
+{size} + n * {halo} pixels overlapping by the halo), is seamless; with n = 0 every block is one of
+samzoo's tiles and the maps are samzoo's except in the last row and column of blocks, which
+bioimageio.core shifts to end at the image edge (the maps depend a little on where a tile starts).
+
 ### Post-processing: from maps to instances (seeded watershed)
 
-samzoo's `samzoo.segmentation.watershed.watershed_from_maps`, with the defaults
-{watershed}. Without samzoo, with numpy, scipy and scikit-image:
+samzoo's `samzoo.segmentation.watershed.watershed_from_maps`, with this package's parameters
+({watershed}; also in `rdf.yaml` under `config: samzoo: watershed`). Without samzoo, with numpy
+and scikit-image:
 
 ```python
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.morphology import remove_small_objects
+from skimage.measure import label
 from skimage.segmentation import relabel_sequential, watershed
 
-def instances(maps, fg=0.5, center=0.5, boundary=0.5, min_size=25):   # maps: (3, y, x)
-    foreground = maps[0] > fg
-    seeds, _ = ndi.label(foreground & (maps[1] < center) & (maps[2] > boundary))
-    seeds = remove_small_objects(seeds, max_size=max(min_size // 4, 1) - 1)
+def instances(maps, foreground_threshold={foreground_threshold}, center_threshold={center_threshold},
+              boundary_threshold={boundary_threshold}, min_size={min_size}):
+    \"\"\"AIS maps (3, y, x) -> instance labels (y, x), 0 = background.\"\"\"
+    foreground = maps[0] > foreground_threshold
+    # seeds: near an object's centre and far from its boundary
+    seeds = label(foreground & (maps[1] < center_threshold) & (maps[2] > boundary_threshold), connectivity=1)
+    seeds[np.bincount(seeds.ravel())[seeds] < max(min_size // 4, 1)] = 0
     labels = watershed(-maps[2], markers=seeds, mask=foreground)
-    labels = remove_small_objects(labels, max_size=min_size - 1)
+    labels[np.bincount(labels.ravel())[labels] < min_size] = 0
     return relabel_sequential(labels)[0]
+
+labels = instances(maps)
 ```
 
-Seeds are pixels near an object's centre and far from its boundary; they grow over the
-inverted boundary distance inside the foreground. Raise `boundary` to split touching objects
-more eagerly, lower `fg` to keep faint ones.
+Seeds grow over the inverted boundary distance inside the foreground. Raise
+`boundary_threshold` to split touching objects more eagerly, lower `foreground_threshold` to keep
+faint ones. On the maps of the same image this gives the same labels as `samzoo segment --mode
+ais` (checked by samzoo's tests on a real 700 x 900 image).
 """
 
 _PROMPT = """\
@@ -99,7 +129,7 @@ _VALIDATION = """\
 
 
 def package_documentation(kind: str, card_body: str, config: ModelConfig, *, in_channels: int,
-                          image_description: str) -> str:
+                          image_description: str, package: str = "", renormalise: bool = True) -> str:
     """The Markdown documentation of an ``"ais"`` or ``"prompt"`` package.
 
     Parameters
@@ -112,6 +142,10 @@ def package_documentation(kind: str, card_body: str, config: ModelConfig, *, in_
         Channels of the AIS input (1 or 3).
     image_description : str
         Where the test image came from.
+    package : str
+        The package's file name, for the example code.
+    renormalise : bool
+        The AIS input is percentile-normalised (False: uint8 RGB divided by 255).
     """
     size = config.input_size
     grid = size // 16
@@ -120,7 +154,14 @@ def package_documentation(kind: str, card_body: str, config: ModelConfig, *, in_
     if body.startswith("# "):  # the card's own title is replaced by the package title
         body = body.split("\n", 1)[1].strip() if "\n" in body else ""
     if kind == "ais":
-        section = _AIS.format(channels=in_channels, size=size, halo=size // 8,
+        normalisation = (
+            "uint8 RGB is divided by 255 (`scale_linear`), as samzoo takes it." if not renormalise else
+            "The preprocessing (`scale_range`, per sample) maps the image's 1st..99.8th percentile range "
+            "to [0, 1], over the whole image (every block of an image shares it); the network clips to "
+            "[0, 1]. That is samzoo's normalisation.")
+        section = _AIS.format(channels=in_channels, size=size, halo=size // 8, package=package,
+                              onnx_min=3 * (size // 8),
+                              normalisation=normalisation, **WATERSHED_DEFAULTS,
                               watershed=", ".join(f"`{k}={v}`" for k, v in WATERSHED_DEFAULTS.items()))
         note = " (`samzoo.segmentation.ais.ais_maps` on the crop)"
     else:

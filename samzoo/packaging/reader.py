@@ -28,7 +28,7 @@ import yaml
 
 from samzoo.errors import CheckpointError, PackageError, UnsafeCheckpointError
 from samzoo.models.architectures import ARCHITECTURES
-from samzoo.models.checkpoint import load_state_dict, read_checkpoint
+from samzoo.models.checkpoint import read_checkpoint
 from samzoo.models.model import ModelConfig, SamzooModel
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
@@ -198,12 +198,14 @@ def load_package(path: str | os.PathLike) -> SamzooModel:
             raise CheckpointError(f"{file} does not match the architecture its package declares: {err}") from None
     elif architecture.get("callable") == "PredictorAdaptor" and kwargs.get("model_type") in ARCHITECTURES:
         # micro-sam's export: a SAM state dict, possibly wrapped with its own decoder under model_state
-        arch = kwargs["model_type"]
-        model = SamzooModel(ModelConfig(arch, 1024, ais_decoder=None, name=name))
-        try:
-            model.sam.load_state_dict(load_state_dict(file, expected_hash=expected), strict=True)
-        except RuntimeError as err:
-            raise CheckpointError(f"{file} does not fit the {arch} architecture: {err}") from None
+        # (decoder_state), or with its instance decoder as a file of the package (``*decoder*.pt``)
+        from samzoo.models.sam_files import load_sam_file
+
+        decoder = next(iter(sorted(Path(folder).glob("*decoder*.pt"))), None)
+        model = load_sam_file(file, decoder=decoder, weights_hash=expected, name=name)
+        if model.config.architecture != kwargs["model_type"]:
+            raise CheckpointError(f"{file} holds a {model.config.architecture} model, but its package declares "
+                                  f"{kwargs['model_type']}")
     else:
         raise PackageError(f"{path}: samzoo cannot load the architecture {architecture.get('callable')!r} "
                            f"from {architecture.get('import_from') or architecture.get('source')!r}; it loads "

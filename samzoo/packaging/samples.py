@@ -1,8 +1,9 @@
 """Test data and cover images for the packages, made from a real microscopy image.
 
-Every package's test tensors are computed by samzoo itself from one square crop (the model
-input size) of a real image, so ``bioimageio test`` checks that a consumer reproduces
-samzoo's own results, and the covers show what the model does on real data.
+Every package's test tensors are computed by samzoo itself from one central crop of a real
+image (the model input size for the prompt package; larger than one tile for the AIS package),
+so ``bioimageio test`` checks that a consumer reproduces samzoo's own results, and the covers
+show what the model does on real data.
 """
 
 from __future__ import annotations
@@ -41,14 +42,19 @@ def default_test_image() -> np.ndarray:
 
 def square_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The central ``size x size`` crop of a ``(H, W[, C])`` image, reflect-padded when smaller."""
+    return central_crop(image, size, size)
+
+
+def central_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The central ``height x width`` crop of a ``(H, W[, C])`` image, reflect-padded when smaller."""
     image = np.asarray(image)
     if image.ndim not in (2, 3):
         raise InputError(f"the test image must be 2D (y, x) or (y, x, c), got shape {image.shape}")
-    pads = [(0, max(size - n, 0)) for n in image.shape[:2]] + [(0, 0)] * (image.ndim - 2)
+    pads = [(0, max(size - n, 0)) for n, size in zip(image.shape[:2], (height, width))] + [(0, 0)] * (image.ndim - 2)
     if any(p[1] for p in pads):
         image = np.pad(image, pads, mode="reflect")
-    y0, x0 = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
-    return np.ascontiguousarray(image[y0:y0 + size, x0:x0 + size])
+    y0, x0 = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+    return np.ascontiguousarray(image[y0:y0 + height, x0:x0 + width])
 
 
 def channels_first(image: np.ndarray) -> np.ndarray:

@@ -4,6 +4,11 @@ Each tile's decoder maps are kept only in its inner region (the halo gives the d
 context but is another tile's responsibility), the inner regions are stitched into maps of
 the whole image, and the watershed runs once over the stitched maps. An object crossing a
 tile border is therefore one object: there are no seams to merge.
+
+The decoder type comes from the model: samzoo's own (:mod:`samzoo.models.ais_decoder`, its
+watershed :func:`samzoo.segmentation.watershed.watershed_from_maps`) or micro-sam's UNETR
+(:mod:`samzoo.models.unetr`, post-processed as micro-sam does by
+:func:`samzoo.segmentation.unetr_watershed.unetr_watershed`). Both give maps in one convention.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from samzoo.errors import InputError
 from samzoo.models.ais_decoder import AISDecoder, inference_copy
 from samzoo.models.copies import cached_copy
 from samzoo.models.model import SamzooModel
+from samzoo.models.unetr import UNETRDecoder, postprocess_maps
 from samzoo.segmentation.embeddings import ImageEmbeddings, compute_embeddings
+from samzoo.segmentation.sam_input import resized_shape
+from samzoo.segmentation.unetr_watershed import unetr_watershed
 from samzoo.segmentation.watershed import (BOUNDARY_THRESHOLD, CENTER_THRESHOLD, FOREGROUND_THRESHOLD, MIN_SIZE,
                                            watershed_from_maps)
 
@@ -36,11 +44,14 @@ def ais_maps(model: SamzooModel, embeddings: ImageEmbeddings, *, progress: bool 
     Returns
     -------
     ndarray (3, H, W) float32
-        Foreground, centre distance and boundary distance (see :mod:`samzoo.models.ais_decoder`).
+        Foreground, centre distance and boundary distance (see :mod:`samzoo.models.ais_decoder`;
+        a UNETR decoder's boundary distance is turned round to this convention, 1 deep inside).
     """
     if model.ais_decoder is None:
         raise InputError(f"model {model.name!r} has no AIS decoder; use prompts or AMG instead")
     device = next(model.parameters()).device
+    if isinstance(model.ais_decoder, UNETRDecoder):
+        return _unetr_maps(model, embeddings, device, progress)
     decoder = _inference_decoder(model.ais_decoder)
     channels_last = torch.channels_last
     maps = np.empty((3,) + embeddings.shape, dtype=np.float32)  # the inner regions cover the image
@@ -53,10 +64,29 @@ def ais_maps(model: SamzooModel, embeddings: ImageEmbeddings, *, progress: bool 
     return maps
 
 
+def _unetr_maps(model: SamzooModel, embeddings: ImageEmbeddings, device: torch.device, progress: bool) -> np.ndarray:
+    """micro-sam's UNETR decoder on every tile, as ``InstanceSegmentationWithDecoder.initialize`` runs it.
+
+    Per tile: the decoder on the embedding, then torch-em's ``postprocess_masks`` (to the model
+    input, crop the resized tile, back to the tile's size); the boundary channel is turned into
+    samzoo's convention (1 deep inside).
+    """
+    maps = np.empty((3,) + embeddings.shape, dtype=np.float32)
+    size = model.input_size
+    for tile in tqdm(embeddings.tiles, desc="AIS tiles", disable=not progress, leave=False):
+        h, w = tile.outer[2] - tile.outer[0], tile.outer[3] - tile.outer[1]
+        resized = resized_shape(h, w, size) if model.config.sam_input else (h, w)
+        emb = torch.from_numpy(embeddings.features[tile.index][None]).to(device)
+        out = postprocess_maps(model.ais_decoder(emb), size, resized, (h, w))[0].cpu().numpy()
+        out[2] = 1 - out[2]
+        maps[(slice(None),) + tile.inner_slice] = out[(slice(None),) + tile.inner_in_outer]
+    return maps
+
+
 def segment_ais(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbeddings | None = None,
                 tile_size: int | None = None, halo: int | None = None,
-                foreground_threshold: float = FOREGROUND_THRESHOLD, center_threshold: float = CENTER_THRESHOLD,
-                boundary_threshold: float = BOUNDARY_THRESHOLD, min_size: int = MIN_SIZE,
+                foreground_threshold: float | None = None, center_threshold: float | None = None,
+                boundary_threshold: float | None = None, min_size: int | None = None,
                 progress: bool = False) -> np.ndarray:
     """Segment every object of a 2D image automatically.
 
@@ -70,7 +100,11 @@ def segment_ais(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     tile_size, halo : int, optional
         Tiling, see :func:`samzoo.segmentation.embeddings.compute_embeddings`.
     foreground_threshold, center_threshold, boundary_threshold, min_size
-        Watershed parameters, see :func:`samzoo.segmentation.watershed.watershed_from_maps`.
+        Watershed parameters; ``None``: the defaults of the model's decoder. samzoo's decoder:
+        :func:`samzoo.segmentation.watershed.watershed_from_maps` (0.7, 0.4, 0.6, 25). micro-sam's
+        UNETR decoder: micro-sam's own post-processing and defaults,
+        :func:`samzoo.segmentation.unetr_watershed.unetr_watershed` (0.5, 0.5, 0.5, 0; the
+        boundary threshold is on micro-sam's inverted boundary distance).
 
     Returns
     -------
@@ -83,5 +117,13 @@ def segment_ais(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     # when computed here, the embeddings and the model input (3 float32 copies of the image) are
     # no longer needed: free them before the watershed, whose own peak they would add to
     del embeddings
-    return watershed_from_maps(maps, foreground_threshold=foreground_threshold, center_threshold=center_threshold,
-                               boundary_threshold=boundary_threshold, min_size=min_size)
+    given = {"foreground_threshold": foreground_threshold, "center_threshold": center_threshold,
+             "boundary_threshold": boundary_threshold, "min_size": min_size}
+    given = {k: v for k, v in given.items() if v is not None}
+    if isinstance(model.ais_decoder, UNETRDecoder):  # the decoder type decides the post-processing
+        names = {"foreground_threshold": "foreground_threshold", "center_threshold": "center_distance_threshold",
+                 "boundary_threshold": "boundary_distance_threshold", "min_size": "min_size"}
+        return unetr_watershed(maps, **{names[k]: v for k, v in given.items()})
+    defaults = {"foreground_threshold": FOREGROUND_THRESHOLD, "center_threshold": CENTER_THRESHOLD,
+                "boundary_threshold": BOUNDARY_THRESHOLD, "min_size": MIN_SIZE}
+    return watershed_from_maps(maps, **{**defaults, **given})

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from samzoo.errors import InputError
 from samzoo.io.normalize import to_model_input
 from samzoo.models.model import SamzooModel
+from samzoo.segmentation.sam_input import encoder_input, minmax_uint8
 from samzoo.segmentation.tiling import Tile, tile_grid
 
 CACHE_VERSION = "1"
@@ -72,6 +73,8 @@ def cache_key(model: SamzooModel, image: np.ndarray, tiles: list[Tile]) -> str:
     """Hash of everything the embeddings depend on."""
     h = hashlib.sha256()
     h.update(f"v{CACHE_VERSION}|{model.weights_hash}|{model.config.architecture}|{model.input_size}|".encode())
+    if model.config.sam_input:  # resized tiles embed differently from padded ones
+        h.update(b"sam_input|")
     h.update(repr([t.outer for t in tiles]).encode())
     h.update(str(image.shape).encode())
     h.update(np.ascontiguousarray(image).tobytes())
@@ -110,9 +113,11 @@ def compute_embeddings(model: SamzooModel, image: np.ndarray, *, tile_size: int 
     if tile_size > model.input_size:
         raise InputError(f"tile_size {tile_size} is larger than the model input {model.input_size}")
     halo = tile_size // 8 if halo is None else halo
-    model_input = to_model_input(image)
+    # SAM-family models get micro-sam's input handling (samzoo.segmentation.sam_input)
+    model_input = minmax_uint8(image) if model.config.sam_input else to_model_input(image, grey=model.grey_input)
     tiles = tile_grid(model_input.shape[1:], tile_size, halo)
-    key = cache_key(model, model_input, tiles)
+    # per-tile normalisation (sam_input) depends on the image itself, not only on its normalised whole
+    key = cache_key(model, np.asarray(image) if model.config.sam_input and len(tiles) > 1 else model_input, tiles)
     folder = None
     if cache and model.weights_hash:
         folder = Path(default_cache_dir() if cache is True else cache)
@@ -124,7 +129,13 @@ def compute_embeddings(model: SamzooModel, image: np.ndarray, *, tile_size: int 
     features = np.empty((len(tiles), 256, grid, grid), dtype=np.float32)
     for tile in tqdm(tiles, desc="embedding tiles", disable=not progress, leave=False):
         x = torch.from_numpy(np.ascontiguousarray(model_input[(slice(None),) + tile.outer_slice]))[None]
-        features[tile.index] = model.sam.image_encoder(model.preprocess(x.to(device)))[0].cpu().numpy()
+        if model.config.sam_input:
+            # micro-sam normalises each tile on its own (util._compute_tiled_features_2d)
+            own = torch.from_numpy(minmax_uint8(image[tile.outer_slice]))[None] if len(tiles) > 1 else x
+            x = encoder_input(model.sam, own.to(device))
+        else:
+            x = model.preprocess(x.to(device))
+        features[tile.index] = model.sam.image_encoder(x)[0].cpu().numpy()
     # the cache stores float16; rounding fresh results the same way makes cached and fresh runs identical
     features = features.astype(np.float16).astype(np.float32)
     if folder is not None:

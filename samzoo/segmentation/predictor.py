@@ -27,6 +27,7 @@ from samzoo.errors import InputError
 from samzoo.models.model import SamzooModel
 from samzoo.segmentation.embeddings import ImageEmbeddings
 from samzoo.segmentation.mask_decoder import decode_masks
+from samzoo.segmentation.sam_input import mask_prompt_logits, postprocess_logits, scale_xy
 from samzoo.segmentation.tiling import Tile, owning_tile
 
 MASK_PROMPT_LOGIT = 8.0  # a binary mask given as a prompt becomes logits of +-this value
@@ -176,9 +177,12 @@ def predict(model: SamzooModel, embeddings: ImageEmbeddings, prompts: Mapping[in
         single_point = len(p.points) == 1 and p.box is None and p.mask is None and object_id not in previous
         use_multimask = single_point if multimask is None else multimask
         has_mask = p.mask is not None or object_id in previous
-        groups.setdefault((tile.index, p.box is not None, has_mask, use_multimask), []).append(object_id)
+        # the number of points is part of the group: padding a prompt with "not a point" tokens
+        # (label -1) is not neutral, SAM's decoder attends to them like to any other token
+        key = (tile.index, p.box is not None, has_mask, use_multimask, len(p.points))
+        groups.setdefault(key, []).append(object_id)
     results = {}
-    for (tile_index, has_box, has_mask, use_multimask), ids in groups.items():
+    for (tile_index, has_box, has_mask, use_multimask, _), ids in groups.items():
         tile = embeddings.tiles[tile_index]
         chunk = prompts_per_call(model)
         for start in range(0, len(ids), chunk):
@@ -195,20 +199,24 @@ def _decode(model: SamzooModel, embeddings: ImageEmbeddings, tile: Tile, batch: 
     sam = model.sam
     device = next(model.parameters()).device
     y0, x0 = tile.outer[0], tile.outer[1]
+    h, w = tile.outer[2] - y0, tile.outer[3] - x0
+    size = model.input_size
+    # SAM-family models see the tile resized (sam_input): prompts move into that frame
+    to_input = (lambda xy: scale_xy(xy, (h, w), size)) if model.config.sam_input else (lambda xy: xy)
     n_points = max(len(p.points) for p in batch)
     points = None
     if n_points:
-        # pad with label -1 ("not a point"), which the prompt encoder ignores
+        # every prompt of a group has the same number of points (see predict): no padding
         coords = np.zeros((len(batch), n_points, 2), dtype=np.float32)
         labels = -np.ones((len(batch), n_points), dtype=np.int64)
         for i, p in enumerate(batch):
-            coords[i, :len(p.points)] = p.points[:, ::-1] - (x0, y0)
+            coords[i, :len(p.points)] = to_input(p.points[:, ::-1] - (x0, y0))
             labels[i, :len(p.points)] = p.point_labels
         points = (torch.from_numpy(coords).to(device), torch.from_numpy(labels).to(device))
     boxes = None
     if has_box:
-        boxes = torch.tensor(np.stack([p.box[[1, 0, 3, 2]] - (x0, y0, x0, y0) for p in batch]),
-                             dtype=torch.float32, device=device)
+        corners = np.stack([p.box[[1, 0, 3, 2]] - (x0, y0, x0, y0) for p in batch]).reshape(-1, 2, 2)
+        boxes = torch.tensor(to_input(corners).reshape(-1, 4), dtype=torch.float32, device=device)
     mask_input = torch.stack(masks).to(device) if masks is not None else None
     sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
     embedding = torch.from_numpy(embeddings.features[tile.index][None]).to(device)
@@ -218,10 +226,10 @@ def _decode(model: SamzooModel, embeddings: ImageEmbeddings, tile: Tile, batch: 
     best = iou.argmax(dim=1)
     chosen = torch.arange(len(batch), device=device)
     low_res, iou = low_res[chosen, best][:, None], iou[chosen, best]
-    size = model.input_size
-    full = F.interpolate(low_res, size=(size, size), mode="bilinear", align_corners=False)
-    h, w = tile.outer[2] - y0, tile.outer[3] - x0
-    logits = full[:, 0, :h, :w]
+    if model.config.sam_input:
+        logits = postprocess_logits(low_res, (h, w), size)[:, 0]
+    else:
+        logits = F.interpolate(low_res, size=(size, size), mode="bilinear", align_corners=False)[:, 0, :h, :w]
     binary = (logits > 0).cpu().numpy()
     stability = ((logits > 1).sum((1, 2)) / (logits > -1).sum((1, 2)).clamp(min=1)).tolist()
     return [ObjectMask(tile, binary[i], float(iou[i]), low_res[i].cpu(), stability[i]) for i in range(len(batch))]
@@ -229,6 +237,8 @@ def _decode(model: SamzooModel, embeddings: ImageEmbeddings, tile: Tile, batch: 
 
 def _mask_logits(model: SamzooModel, mask: np.ndarray, tile: Tile) -> torch.Tensor:
     """A whole-image binary mask as the ``(1, 4g, 4g)`` low-resolution logits of ``tile``."""
+    if model.config.sam_input:
+        return mask_prompt_logits(mask[tile.outer_slice], model.sam.prompt_encoder.mask_input_size[0])
     crop = torch.from_numpy(mask[tile.outer_slice].astype(np.float32))
     size = model.input_size
     crop = F.pad(crop, (0, size - crop.shape[1], 0, size - crop.shape[0]))

@@ -69,7 +69,9 @@ def decode_points(model: SamzooModel, embeddings: ImageEmbeddings, points: np.nd
     size = grid if window is None else min(grid, -(-int(window) // PATCH))
     if size < 1:
         raise InputError(f"window must be a positive number of pixels, got {window}")
-    if size == grid:
+    if size == grid or model.config.sam_input:
+        # resized tiles (SAM-family models): the windows assume pixels at the embedding's own
+        # scale, so these decode on the whole tile, through predict's resized frame
         prompts = {i: Prompt(points=[p], point_labels=[1]) for i, p in enumerate(points)}
         decoded = predict(model, embeddings, prompts, multimask=True)
         return [decoded[i] for i in range(len(points))]

@@ -11,6 +11,7 @@ Example
 """
 
 from samzoo.tracking.formats import read_ctc, read_geff, to_ctc, to_geff, to_napari, write_ctc
+from samzoo.tracking.export import object_table, to_trackmate, write_table
 from samzoo.tracking.lineage import (detections, divisions, graph_from_tracks, lineage_trees, relabel_tracks,
                                      track_table, tracklets)
 from samzoo.tracking.linking import link_overlap
@@ -24,6 +25,7 @@ from samzoo.tracking.track import TrackingResult, segment_movie, track
 __all__ = [
     "track", "TrackingResult", "segment_movie", "propagate", "link_overlap", "link_trackastra",
     "detections", "graph_from_tracks", "tracklets", "divisions", "lineage_trees", "relabel_tracks", "track_table",
-    "to_ctc", "write_ctc", "read_ctc", "to_napari", "to_geff", "read_geff",
+    "to_ctc", "write_ctc", "read_ctc", "to_napari", "to_geff", "read_geff", "to_trackmate", "write_table",
+    "object_table",
     "evaluate_tracking", "evaluate_ctc_folders", "lineage_plot", "simulate_movie", "SimulatedMovie",
 ]

@@ -24,9 +24,13 @@ from samzoo.tracking.frames import is_lazy, read_frame
 from samzoo.tracking.lineage import check_masks, graph_from_tracks, relabel_tracks, track_ids
 
 
-def write_ctc(folder: str | Path, masks: np.ndarray, tracks: np.ndarray, *, mask_pattern: str = "mask{:03d}.tif",
-              track_file: str = "res_track.txt") -> Path:
+def write_ctc(folder: str | Path, masks: np.ndarray, tracks: np.ndarray, *, mask_pattern: str | None = None,
+              track_file: str = "res_track.txt", first_frame: int = 0) -> Path:
     """Write CTC-labelled masks and their track table into ``folder`` (each file atomically).
+
+    What the CTC evaluation tools read: one uint16 TIFF per frame, the size of the input,
+    numbered like the input frames with 3 digits (4 when the sequence has more than 999
+    frames), and the track table with those frame numbers.
 
     Parameters
     ----------
@@ -37,8 +41,13 @@ def write_ctc(folder: str | Path, masks: np.ndarray, tracks: np.ndarray, *, mask
         array-like (e.g. :class:`~samzoo.tracking.frames.RelabelledMasks`) is written frame by frame.
     tracks : ndarray (N, 4) int
         ``L B E P`` rows.
-    mask_pattern, track_file : str
-        File names (``man_track{:03d}.tif`` / ``man_track.txt`` for ground truth).
+    mask_pattern : str, optional
+        File name of a frame, formatted with its number; default ``mask{:03d}.tif`` (or
+        ``mask{:04d}.tif``); ``man_track{:03d}.tif`` for ground truth.
+    track_file : str
+        ``res_track.txt``, or ``man_track.txt`` for ground truth.
+    first_frame : int
+        Number of the first frame (e.g. 10 for a movie read from ``t010.tif`` on).
 
     Returns
     -------
@@ -53,31 +62,63 @@ def write_ctc(folder: str | Path, masks: np.ndarray, tracks: np.ndarray, *, mask
     top = tracks[:, 0].max(initial=0) if is_lazy(masks) else masks.max(initial=0)
     if top > limit:
         raise OutputError(f"{top} tracks do not fit the CTC format's uint16 masks")
+    if first_frame < 0:
+        raise InputError(f"first_frame must be 0 or more, got {first_frame}")
     folder = Path(folder)
-    for t in range(masks.shape[0]):
+    n = masks.shape[0]
+    pattern = mask_pattern or ("mask{:04d}.tif" if first_frame + n > 999 else "mask{:03d}.tif")
+    written = set()
+    for t in range(n):
         frame = read_frame(masks, t)
         if frame.max(initial=0) > limit:
             raise OutputError(f"{frame.max()} tracks do not fit the CTC format's uint16 masks")
-        with atomic_path(folder / mask_pattern.format(t)) as tmp:
-            tifffile.imwrite(tmp, frame.astype(np.uint16), compression="zlib")
-    stale = re.compile(re.escape(mask_pattern).replace(r"\{:03d\}", r"(\d+)") + "$")
+        name = pattern.format(first_frame + t)
+        # LZW, as the CTC distributes its data: every TIFF reader of the CTC tools decodes it
+        with atomic_path(folder / name) as tmp:
+            tifffile.imwrite(tmp, frame.astype(np.uint16), compression="lzw")
+        written.add(name)
+    # frames of an earlier, other result (longer, or numbered otherwise) would be read with this one
+    prefix, _, rest = pattern.partition("{")
+    stale = re.compile(re.escape(prefix) + r"\d+" + re.escape(rest.partition("}")[2]) + "$")
     for path in folder.iterdir():
-        match = stale.match(path.name)
-        if match and int(match.group(1)) >= masks.shape[0]:
+        if stale.match(path.name) and path.name not in written:
             path.unlink()
+    tracks = tracks.copy()
+    tracks[:, 1:3] += first_frame
     lines = "".join(f"{l} {b} {e} {p}\n" for l, b, e, p in tracks)
     with atomic_path(folder / track_file) as tmp:
         tmp.write_text(lines)
     return folder
 
 
-def to_ctc(graph: nx.DiGraph, masks: np.ndarray, folder: str | Path) -> Path:
+def to_ctc(graph: nx.DiGraph, masks: np.ndarray, folder: str | Path, *, first_frame: int = 0) -> Path:
     """Relabel a tracking result to track segments and write it as a CTC result folder.
 
-    Lazy ``masks`` (a Zarr array) are relabelled and written one frame at a time.
+    Lazy ``masks`` (a Zarr array) are relabelled and written one frame at a time. ``first_frame``
+    numbers the files like the input's frames (see :func:`write_ctc`).
     """
     _, relabelled, tracks = relabel_tracks(graph, masks)
-    return write_ctc(folder, relabelled, tracks)
+    return write_ctc(folder, relabelled, tracks, first_frame=first_frame)
+
+
+def mask_files(folder: str | Path) -> list[tuple[int, Path]]:
+    """``(frame number, path)`` of the numbered mask TIFFs of a CTC folder, in frame order.
+
+    Raises
+    ------
+    InputError
+        No mask TIFFs, or numbers that are not consecutive.
+    """
+    folder = Path(folder)
+    numbered = sorted((int(m.group(1)), p) for p in folder.glob("*.tif*")
+                      if (m := re.search(r"(\d+)\.tiff?$", p.name)))
+    if not numbered:
+        raise InputError(f"{folder} holds no mask TIFFs (mask000.tif or man_track000.tif ...)")
+    first, last = numbered[0][0], numbered[-1][0]
+    if [n for n, _ in numbered] != list(range(first, first + len(numbered))):
+        raise InputError(f"{folder}: the mask files are not numbered consecutively ({first} to {last}, "
+                         f"{len(numbered)} files)")
+    return numbered
 
 
 def read_ctc(folder: str | Path) -> tuple[nx.DiGraph, np.ndarray, np.ndarray]:
@@ -88,7 +129,7 @@ def read_ctc(folder: str | Path) -> tuple[nx.DiGraph, np.ndarray, np.ndarray]:
     graph : networkx.DiGraph
         Lineage graph (see :mod:`samzoo.tracking.lineage`).
     masks : ndarray (T, [Z,] Y, X)
-    tracks : ndarray (N, 4) int64, the ``L B E P`` rows.
+    tracks : ndarray (N, 4) int64, the ``L B E P`` rows, frames counted from the first file (index into ``masks``).
 
     Raises
     ------
@@ -104,17 +145,16 @@ def read_ctc(folder: str | Path) -> tuple[nx.DiGraph, np.ndarray, np.ndarray]:
     if len(track_files) != 1:
         found = ", ".join(p.name for p in track_files) or "none"
         raise InputError(f"{folder} must hold exactly one *_track.txt file (found {found})")
-    frames = sorted(p for p in folder.glob("*.tif*") if re.search(r"\d+\.tiff?$", p.name))
-    if not frames:
-        raise InputError(f"{folder} holds no mask TIFFs (mask000.tif or man_track000.tif ...)")
-    frames.sort(key=lambda p: int(re.search(r"(\d+)\.tiff?$", p.name).group(1)))
-    masks = np.stack([tifffile.imread(p) for p in frames])
+    numbered = mask_files(folder)
+    first = numbered[0][0]
+    masks = np.stack([tifffile.imread(p) for _, p in numbered])
     try:  # an empty file is a valid result without objects
         text = track_files[0].read_text().strip()
         tracks = np.loadtxt(track_files[0], dtype=np.int64, ndmin=2) if text else np.zeros((0, 4), dtype=np.int64)
     except ValueError as err:
         raise InputError(f"{track_files[0]}: not a CTC track file of 'L B E P' integer lines ({err})") from None
     tracks = tracks.reshape(-1, 4) if tracks.size else np.zeros((0, 4), dtype=np.int64)
+    tracks[:, 1:3] -= first  # frame numbers -> positions in ``masks``
     missing = np.setdiff1d(np.unique(masks), np.r_[0, tracks[:, 0]])
     if len(missing):
         raise InputError(f"{folder}: labels {missing[:10].tolist()} appear in the masks "

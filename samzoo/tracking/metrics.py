@@ -1,4 +1,4 @@
-"""Tracking metrics through ``traccuracy``: CTC TRA, DET, LNK and division F1.
+"""Tracking metrics through ``traccuracy``: CTC TRA, DET, LNK and division F1 (and CTC SEG).
 
 Nothing is re-implemented here: results and ground truth are handed to traccuracy as
 ``TrackingGraph`` objects (graph + segmentation), matched with its ``CTCMatcher`` (a result
@@ -13,6 +13,9 @@ With a division frame buffer, traccuracy 0.3 may credit one division to two shif
 early and a late one) and then fails with ``KeyError: ... FN_DIV is not present``; while
 evaluating, its buffer correction is replaced by :func:`_correct_shifted_divisions`, which
 credits every division at most once (as traccuracy 0.4 does).
+
+traccuracy has no CTC SEG measure: :func:`evaluate_ctc_folders` adds it from
+:mod:`samzoo.tracking.ctc_seg` when the ground truth has annotated ``SEG`` frames.
 """
 
 from __future__ import annotations
@@ -167,9 +170,36 @@ def _correct_shifted_divisions(matched_data, n_frames: int = 1):
 
 
 def evaluate_ctc_folders(result_dir: str | Path, gt_dir: str | Path, **kwargs) -> dict[str, float]:
-    """:func:`evaluate_tracking` of two CTC folders (``mask*.tif`` + ``res_track.txt``, ``man_track*``)."""
-    from samzoo.tracking.formats import read_ctc
+    """Score a CTC result folder against CTC ground truth: tracking, and segmentation where annotated.
 
+    Parameters
+    ----------
+    result_dir : path
+        ``mask000.tif``... + ``res_track.txt``.
+    gt_dir : path
+        A CTC ground-truth folder such as ``01_GT`` (``TRA/man_track*.tif`` + ``TRA/man_track.txt``,
+        and optionally ``SEG/man_seg*.tif``), or a ``TRA``-like folder alone.
+    **kwargs
+        Passed to :func:`evaluate_tracking`.
+
+    Returns
+    -------
+    dict: :func:`evaluate_tracking`'s scores (TRA, DET, LNK, division F1, ...) computed on ``TRA``,
+    plus ``SEG``, ``seg_objects`` and ``seg_frames`` (:func:`samzoo.tracking.ctc_seg.seg_measure`)
+    when ``gt_dir`` has a ``SEG`` folder.
+    """
+    from samzoo.tracking.ctc_seg import read_seg_folder, seg_measure
+    from samzoo.tracking.formats import mask_files, read_ctc
+
+    gt_dir = Path(gt_dir)
+    layout = (gt_dir / "TRA").is_dir()  # 01_GT: TRA/ and SEG/
+    tra_dir = gt_dir / "TRA" if layout else gt_dir
     pred_graph, pred_masks, _ = read_ctc(result_dir)
-    gt_graph, gt_masks, _ = read_ctc(gt_dir)
-    return evaluate_tracking((pred_graph, pred_masks), (gt_graph, gt_masks), **kwargs)
+    gt_graph, gt_masks, _ = read_ctc(tra_dir)
+    first, gt_first = mask_files(result_dir)[0][0], mask_files(tra_dir)[0][0]
+    if first != gt_first:
+        raise InputError(f"the result's masks begin at frame {first}, the ground truth's at frame {gt_first}")
+    scores = evaluate_tracking((pred_graph, pred_masks), (gt_graph, gt_masks), **kwargs)
+    if layout and (gt_dir / "SEG").is_dir():
+        scores.update(seg_measure(pred_masks, read_seg_folder(gt_dir / "SEG"), first_frame=first))
+    return scores

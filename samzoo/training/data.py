@@ -21,7 +21,7 @@ from skimage.measure import regionprops
 from torch.nn import functional as F
 
 from samzoo.errors import InputError
-from samzoo.io.normalize import percentile_normalize
+from samzoo.io.normalize import colour_to_grey, percentile_normalize
 
 
 @dataclass
@@ -76,8 +76,18 @@ def instance_targets(labels: np.ndarray) -> np.ndarray:
     return targets
 
 
+def _is_colour(image: np.ndarray, labels: np.ndarray) -> bool:
+    return image.ndim == labels.ndim + 1 and image.shape[-1] in (3, 4) and image.shape[:-1] == labels.shape
+
+
 def make_pair(image: np.ndarray, labels: np.ndarray, name: str = "") -> TrainingPair:
-    """Normalise ``image`` and compute the AIS targets of ``labels`` (both ``(H, W)``)."""
+    """Normalise ``image`` and compute the AIS targets of ``labels``.
+
+    ``image`` is ``(H, W)``, or colour ``(H, W, 3|4)`` turned into one channel as at inference
+    (:func:`samzoo.io.normalize.colour_to_grey`); ``labels`` is ``(H, W)``.
+    """
+    if _is_colour(image, labels):
+        image = colour_to_grey(image)
     if image.shape != labels.shape or image.ndim != 2:
         raise InputError(f"{name}: image {image.shape} and labels {labels.shape} must be equal 2D shapes")
     labels = labels.astype(np.int32)
@@ -86,11 +96,11 @@ def make_pair(image: np.ndarray, labels: np.ndarray, name: str = "") -> Training
 
 def pairs_from_arrays(images: np.ndarray, labels: np.ndarray, name: str = "",
                       indices: Iterable[int] | None = None) -> list[TrainingPair]:
-    """Training pairs from a stack ``(N, H, W)`` or a single image ``(H, W)`` and its labels."""
+    """Training pairs from a stack ``(N, H, W)`` (colour: ``(N, H, W, 3)``) or a single image, and its labels."""
     images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim == 2:
+    if images.ndim == labels.ndim == 2 or (labels.ndim == 2 and _is_colour(images, labels)):
         images, labels = images[None], labels[None]
-    if images.shape != labels.shape:
+    if images.shape != labels.shape and not _is_colour(images, labels):
         raise InputError(f"{name}: images {images.shape} and labels {labels.shape} differ in shape")
     indices = range(len(images)) if indices is None else indices
     return [make_pair(images[i], labels[i], f"{name}[{i}]") for i in indices]
@@ -111,18 +121,24 @@ def pairs_from_files(image_paths: Sequence[str] | str, label_paths: Sequence[str
     pairs = []
     for image_path, label_path in zip(images, labels):
         image, label = tifffile.imread(image_path), tifffile.imread(label_path)
-        flat = image.reshape((-1,) + image.shape[-2:]), label.reshape((-1,) + label.shape[-2:])
-        pairs += pairs_from_arrays(*flat, name=Path(image_path).name)
+        label = label.reshape((-1,) + label.shape[-2:])
+        # colour planes (y, x, 3|4) keep their last axis; grey stacks are split into 2D planes
+        colour = image.shape[-1] in (3, 4) and image.shape[-3:-1] == label.shape[-2:]
+        image = image.reshape((-1,) + image.shape[-3:]) if colour else image.reshape((-1,) + image.shape[-2:])
+        pairs += pairs_from_arrays(image, label, name=Path(image_path).name)
     return pairs
 
 
 class CropSampler:
     """Draw augmented square crops from training pairs.
 
-    Augmentation: random scale (0.75-1.33), flips and 90-degree rotations, contrast/gamma/
-    brightness jitter and Gaussian noise. Crops are centred on a random object with probability
-    ``object_bias`` so that sparse images (few cells in a large field) still teach something.
-    Pairs smaller than the crop are zero-padded (labels 0 there), as at inference.
+    Augmentation: random scale (``scale_range``, log-uniform), flips and 90-degree rotations,
+    contrast/gamma/brightness jitter and Gaussian noise; optionally (``strong=True``) inverted
+    contrast, Gaussian blur and a wider noise range, so that a generalist model sees dark objects
+    on bright backgrounds (brightfield, stains), out-of-focus and noisy images. Crops are centred
+    on a random object with probability ``object_bias`` so that sparse images (few cells in a
+    large field) still teach something. Pairs smaller than the crop are zero-padded (labels 0
+    there), as at inference.
 
     Parameters
     ----------
@@ -138,11 +154,16 @@ class CropSampler:
         whole object, whose centre may lie outside the crop, and a model learns to give a
         sliver of an object at the edge no seed: such slivers (objects entering or leaving
         the field) are then lost at the image border.
+    scale_range : (float, float)
+        Smallest and largest zoom factor applied to a crop (>1 enlarges the objects).
+    strong : bool
+        Add inverted contrast (probability 0.3), blur (0.25) and stronger noise (up to 0.1).
     """
 
     def __init__(self, pairs: list[TrainingPair], weights: Sequence[float] | None = None,
                  crop_size: int = 512, seed: int = 0, object_bias: float = 0.7,
-                 visible_targets: bool = False) -> None:
+                 visible_targets: bool = False, scale_range: tuple[float, float] = (0.75, 1.33),
+                 strong: bool = False) -> None:
         if not pairs:
             raise InputError("no training pairs")
         self.pairs = pairs
@@ -151,28 +172,31 @@ class CropSampler:
         self.crop_size = crop_size
         self.object_bias = object_bias
         self.visible_targets = visible_targets
+        self.scale_range = scale_range
+        self.strong = strong
         self.rng = np.random.default_rng(seed)
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``image (3, S, S)`` in 0..255, ``labels (S, S)`` int64, ``targets (3, S, S)``."""
         pair = self.pairs[self.rng.choice(len(self.pairs), p=self.p)]
-        scale = float(np.exp(self.rng.uniform(np.log(0.75), np.log(1.33))))
+        scale = float(np.exp(self.rng.uniform(*np.log(self.scale_range))))
         src = int(round(self.crop_size / scale))  # side of the region read from the pair
         y0, x0 = self._crop_origin(pair, src)
-        stack = np.concatenate([pair.image[None], pair.labels[None].astype(np.float32), pair.targets])
+        stack = np.concatenate([pair.image[None], pair.labels[None].astype(np.float32), pair.targets,
+                                np.ones((1,) + pair.labels.shape, np.float32)])  # last: inside the image
         region = np.zeros((stack.shape[0], src, src), dtype=np.float32)
         part = stack[:, max(y0, 0):y0 + src, max(x0, 0):x0 + src]
         region[:, max(-y0, 0):max(-y0, 0) + part.shape[1], max(-x0, 0):max(-x0, 0) + part.shape[2]] = part
         region = torch.from_numpy(region)[None]
         size = (self.crop_size, self.crop_size)
         labels = F.interpolate(region[:, 1:2], size=size, mode="nearest")[0, 0]
-        smooth = F.interpolate(region[:, [0, 2, 3, 4]], size=size, mode="bilinear", align_corners=False)[0]
-        image, targets = smooth[0], smooth[1:]
+        smooth = F.interpolate(region[:, [0, 2, 3, 4, 5]], size=size, mode="bilinear", align_corners=False)[0]
+        image, targets, inside = smooth[0], smooth[1:4], smooth[4] > 0.5
         targets[0] = (labels > 0).float()
         if self.visible_targets:
             _retarget_cut_objects(labels, targets)
-        image, labels, targets = self._flip_rotate(image, labels, targets)
-        image = self._jitter(image)
+        image, labels, targets, inside = self._flip_rotate(image, labels, targets, inside)
+        image = self._jitter(image, inside)
         return image.expand(3, -1, -1) * 255.0, labels.long(), targets
 
     def _crop_origin(self, pair: TrainingPair, src: int) -> tuple[int, int]:
@@ -198,14 +222,32 @@ class CropSampler:
             out.append(torch.flip(m, dims=(-1,)) if flip else m)
         return tuple(o.contiguous() for o in out)
 
-    def _jitter(self, image: torch.Tensor) -> torch.Tensor:
+    def _jitter(self, image: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+        """Intensity augmentation; ``inside`` marks the pixels of the image (not padding)."""
         gamma = float(np.exp(self.rng.uniform(-0.4, 0.4)))
         contrast = float(self.rng.uniform(0.7, 1.3))
         brightness = float(self.rng.uniform(-0.1, 0.1))
+        image = image.clamp(0, 1)
+        if self.strong and self.rng.random() < 0.25:
+            image = _blur(image, float(self.rng.uniform(0.5, 2.0)))
+        if self.strong and self.rng.random() < 0.3:
+            # the zero padding of a small image stays zero, as at inference
+            image = torch.where(inside, 1.0 - image, image)
+        # clamp again: rounding in the blur can leave -1e-9, and a negative base ** gamma is NaN
         image = image.clamp(0, 1) ** gamma * contrast + brightness
         if self.rng.random() < 0.5:
-            image = image + torch.randn_like(image) * float(self.rng.uniform(0, 0.05))
+            image = image + torch.randn_like(image) * float(self.rng.uniform(0, 0.1 if self.strong else 0.05))
         return image.clamp(0, 1)
+
+
+def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of a 2D image ``(S, S)`` (separable, reflect padding)."""
+    radius = int(np.ceil(3 * sigma))
+    kernel = torch.exp(-torch.arange(-radius, radius + 1, dtype=image.dtype) ** 2 / (2 * sigma ** 2))
+    kernel = kernel / kernel.sum()
+    x = F.pad(image[None, None], (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1))
+    return F.conv2d(x, kernel.view(1, 1, -1, 1))[0, 0]
 
 
 def _retarget_cut_objects(labels: torch.Tensor, targets: torch.Tensor) -> None:

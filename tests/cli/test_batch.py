@@ -316,3 +316,15 @@ def test_prompts_on_an_image_larger_than_a_block(tmp_path, hela_frame, capsys):
     # the same objects as in memory; each path tiles differently, so a young model's masks differ at the edges
     assert np.mean(agreement) > 0.6, agreement
     assert not (tmp_path / "windows.zarr.parts").exists()
+
+
+def test_frames_to_one_file_are_one_movie(tmp_path, frames, capsys):
+    out = tmp_path / "movie_labels.tif"
+    assert main(["segment", str(frames), "-o", str(out), "--mode", "classical", "--no-progress"]) == 0
+    assert "in 3 frames" in capsys.readouterr().out
+    labels = read_image(out)
+    assert labels.dims == ("t", "y", "x") and labels.shape == (3, 160, 200)
+    # to a folder, the frames stay a batch of the same per-frame labels
+    assert main(["segment", str(frames), "-o", str(tmp_path / "each"), "--mode", "classical", "--no-progress"]) == 0
+    for i in range(3):
+        assert same_partition(tifffile.imread(tmp_path / "each" / f"frame{i}.tif"), labels.values[i])

@@ -69,3 +69,18 @@ def test_checkpoint_cut_to_a_few_bytes_is_corrupt_not_unsafe(tmp_path, n_bytes):
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(tmp_path / "cut.pt")
     assert not isinstance(info.value, UnsafeCheckpointError)
+
+
+def test_micro_sam_training_record_is_read_inertly(tmp_path):
+    """torch-em's checkpoints carry numpy metrics and paths beside the weights: read, never run."""
+    import pathlib
+
+    import numpy as np
+
+    torch.save({"model_state": WEIGHTS, "best_metric": np.float64(0.25), "current_metric": np.float32(2),
+                "init": {"save_root": pathlib.PurePosixPath("/runs/a")}}, tmp_path / "best.pt")
+    from samzoo.models.checkpoint import read_checkpoint
+
+    checkpoint = read_checkpoint(tmp_path / "best.pt")
+    assert checkpoint["best_metric"] == 0.25 and set(load_state_dict(tmp_path / "best.pt")) == set(WEIGHTS)
+    assert type(checkpoint["init"]["save_root"]).__name__ == "_Ignored"

@@ -35,7 +35,12 @@ def test_errors(tmp_path):
     with pytest.raises(UnknownModelError):
         load_model("no_such_model")
     (tmp_path / "x.pt").write_bytes(b"")
-    with pytest.raises(CheckpointError, match="registry name"):
+    with pytest.raises(CheckpointError, match="x.pt is truncated or not a PyTorch checkpoint"):
         load_model(tmp_path / "x.pt")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(CheckpointError, match="not a bioimage.io package"):
+        load_model(tmp_path / "folder")
+    with pytest.raises(CheckpointError, match="decoder file .*missing.pt does not exist"):
+        load_model(tmp_path / "x.pt", decoder=tmp_path / "missing.pt")
     with pytest.raises(DownloadError, match="SAMZOO_MODEL_MIRROR"):
         load_model("vit_b_lm")  # offline, nothing cached

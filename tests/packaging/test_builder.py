@@ -8,6 +8,7 @@ import xarray as xr
 from samzoo.io.normalize import to_model_input
 from samzoo.models.load import load_model
 from samzoo.packaging.builder import build_packages, validate_package
+from samzoo.packaging.documentation import WATERSHED_DEFAULTS
 from samzoo.packaging.reader import read_rdf, sha256_of
 from samzoo.packaging.samples import square_crop
 from samzoo.segmentation.ais import ais_maps, segment_ais
@@ -32,14 +33,26 @@ def test_ais_package_contents(packages, source_model, tmp_path):
     assert [t["id"] for t in rdf["inputs"]] == ["image"] and [t["id"] for t in rdf["outputs"]] == ["maps"]
     assert [a.get("channel_names") for a in rdf["outputs"][0]["axes"] if a["type"] == "channel"] == \
         [["foreground", "center_distance", "boundary_distance"]]
-    assert [p["id"] for p in rdf["inputs"][0]["preprocessing"] if p["id"] != "ensure_dtype"] == ["scale_range", "clip"]
-    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript"}
+    # per-sample percentiles, unclipped (the network clips): every block of an image shares them
+    scale_range, = [p for p in rdf["inputs"][0]["preprocessing"] if p["id"] != "ensure_dtype"]
+    assert scale_range["id"] == "scale_range" and "batch" not in scale_range["kwargs"]["axes"]
+    size, halo = source_model.input_size, source_model.input_size // 8
+    spatial = [a for a in rdf["inputs"][0]["axes"] if a["type"] == "space"]
+    assert [a["size"] for a in spatial] == [{"min": size, "step": halo}] * 2  # any size, not one fixed tile
+    out_spatial = [a for a in rdf["outputs"][0]["axes"] if a["type"] == "space"]
+    assert [(a["halo"], a["size"]["tensor_id"], a["size"]["axis_id"]) for a in out_spatial] == \
+        [(halo, "image", "y"), (halo, "image", "x")]
+    test_input = np.load(tmp_path / rdf["inputs"][0]["test_tensor"]["source"])
+    assert test_input.shape[2] > size and test_input.shape[3] > test_input.shape[2]  # tiled, non-square
+    assert rdf["config"]["samzoo"]["watershed"] == WATERSHED_DEFAULTS
+    assert rdf["config"]["samzoo"]["tiling"] == {"tile_size": size, "halo": halo}
+    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript", "onnx"}
     arch = rdf["weights"]["pytorch_state_dict"]["architecture"]
     assert (arch["import_from"], arch["callable"]) == ("samzoo.packaging.networks", "AISNetwork")
     for entry in rdf["weights"].values():  # every weight file is hash-pinned
         assert entry["sha256"] == sha256_of(tmp_path / entry["source"])
     doc = (tmp_path / _source(rdf["documentation"])).read_text()
-    assert "watershed" in doc and "\n# Validation" in doc and "remove_small_objects" in doc
+    assert "watershed(" in doc and "\n# Validation" in doc and "relabel_sequential" in doc
     cover = iio.imread(tmp_path / _source(rdf["covers"][0]))
     assert cover.shape[1] == 2 * cover.shape[0] and cover.shape[2] == 3  # image | overlay
     assert rdf["tags"] and rdf["cite"] and rdf["authors"] and rdf["license"]
@@ -62,7 +75,8 @@ def test_prompt_package_contents(packages, tmp_path):
 def test_packages_pass_bioimageio_test_offline(packages, kind):
     status, report = validate_package(packages[kind])
     assert status == "passed", report
-    assert "FAIR" not in report  # sample tensors, tags and a Validation section are all there
+    # no warning at all: sample tensors, tags, a Validation section, a maintainer with a GitHub user
+    assert report == "", report
 
 
 @pytest.mark.slow
@@ -139,10 +153,16 @@ def test_prompt_package_optional_inputs_in_bioimageio_core(packages, source_mode
 
 @pytest.mark.slow
 def test_rgb_ais_package(source_model, test_image, tmp_path):
-    """uint8 RGB is used as it is by samzoo (no percentile normalisation): so does its package."""
+    """uint8 RGB is used as it is by SAM-family models (no percentile normalisation): so does their
+    package. samzoo's own models see colour as grey: their package takes the grey image."""
     grey = (to_model_input(test_image)[0]).astype(np.uint8)
     rgb = np.stack([grey, grey // 2, 255 - grey], axis=-1)
     built = build_packages(source_model, tmp_path, name="rgb", image=rgb, kinds=("ais",))
     assert built[0].test_status == "passed", built[0].test_report
     rdf = _rdf(built[0].path, tmp_path / "unpacked")
-    assert [p["id"] for p in rdf["inputs"][0]["preprocessing"] if p["id"] != "ensure_dtype"] == ["scale_linear"]
+    steps = [p["id"] for p in rdf["inputs"][0]["preprocessing"] if p["id"] != "ensure_dtype"]
+    channels = [a for a in rdf["inputs"][0]["axes"] if a["type"] == "channel"][0]["channel_names"]
+    if getattr(source_model, "grey_input", False):
+        assert (steps, channels) == (["scale_range"], ["intensity"])
+    else:
+        assert (steps, channels) == (["scale_linear"], ["red", "green", "blue"])

@@ -65,3 +65,59 @@ def test_prompt_network_optional_inputs(source_model):
 def test_ais_network_needs_a_decoder():
     with pytest.raises(ValueError, match="AIS decoder"):
         AISNetwork("samzoo_tiny", 128, None)
+
+
+def test_tile_spans_follow_samzoo_tiling():
+    from samzoo.packaging.networks import tile_spans
+    from samzoo.segmentation.tiling import tile_grid
+
+    for shape in [(100, 300), (256, 257), (700, 900), (64, 1000)]:
+        tiles = tile_grid(shape, 256, 32)
+        ys, xs = tile_spans(shape[0], 256, 32), tile_spans(shape[1], 256, 32)
+        assert [t.inner for t in tiles] == [(y[0], x[0], y[1], x[1]) for y in ys for x in xs]
+        assert [t.outer for t in tiles] == [(y[2], x[2], y[3], x[3]) for y in ys for x in xs]
+
+
+def test_ais_network_any_size_and_mirror_padding(source_model, test_image, tmp_path):
+    """Any height and width, tiled inside as samzoo tiles; a symmetric halo padding (what
+    bioimageio.core adds before normalising) is recognised, the percentiles redone: samzoo's maps.
+    The TorchScript export does the same."""
+    from samzoo.packaging.ais_package import write_torchscript
+
+    size = source_model.input_size
+    crop = test_image[:size + 90, :size + 170]  # 2 x 2 tiles, sides no multiple of anything
+    expected = ais_maps(source_model, compute_embeddings(source_model, crop, cache=False))
+    net = _network(AISNetwork, source_model)
+    halo = net.halo
+    raw = crop.astype(np.float32)
+    padded = np.pad(raw, halo, mode="symmetric")
+    lo, hi = np.percentile(padded, [1, 99.8])  # the padded image's percentiles, as bioimageio.core has them
+    scripted = torch.jit.load(str(write_torchscript(net, tmp_path / "ts.pt")))
+    with torch.no_grad():
+        whole = net(torch.from_numpy(percentile_normalize(crop))[None, None])[0].numpy()
+        shifted = torch.from_numpy((padded - lo) / (hi - lo))[None, None]
+        got = net(shifted)[0, :, halo:-halo, halo:-halo].numpy()
+        got_ts = scripted(shifted)[0, :, halo:-halo, halo:-halo].numpy()
+    assert whole.shape == expected.shape
+    np.testing.assert_allclose(whole, expected, atol=1e-4)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    np.testing.assert_allclose(got_ts, expected, atol=1e-4)
+
+
+def test_onnx_form_equals_the_scripted_tiling(source_model, test_image):
+    """:class:`GatheredAIS` (fixed tensor operations, for ONNX) gives TiledAIS's maps, padded or not."""
+    from samzoo.packaging.ais_package import _tile_network
+    from samzoo.packaging.networks import TiledAIS
+    from samzoo.packaging.onnx_network import GatheredAIS
+
+    net = _network(AISNetwork, source_model)
+    tile = _tile_network(net)
+    scripted_rule, onnx_rule = TiledAIS(tile, net.input_size, net.halo), GatheredAIS(tile, net.input_size, net.halo)
+    crop = test_image[:net.input_size + 90, :net.input_size + 170].astype(np.float32)
+    lo, hi = np.percentile(crop, [1, 99.8])
+    padded = np.pad(crop, net.halo, mode="symmetric")
+    plo, phi = np.percentile(padded, [1, 99.8])
+    with torch.no_grad():
+        for x in ((crop - lo) / (hi - lo), (padded - plo) / (phi - plo), (crop[:100, :150] - lo) / (hi - lo)):
+            x = torch.from_numpy(x)[None, None]
+            torch.testing.assert_close(onnx_rule(x), scripted_rule(x), atol=1e-4, rtol=0)

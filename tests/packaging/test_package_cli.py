@@ -59,7 +59,7 @@ def test_upstream_model_is_packageable(tmp_path, monkeypatch, test_image):
     real = get_model_spec("vit_t_lm")
     local = ModelSpec(**{**real.__dict__, "hash": f"sha256:{pooch.file_hash(str(mirror / 'vit_t_lm.pt'))}"})
     monkeypatch.setattr(load_module, "get_model_spec", lambda name: local)
-    model = load_module.load_model("vit_t_lm", mirror=str(mirror), input_size=256)
+    model = load_module.load_model("vit_t_lm", mirror=str(mirror), input_size=256, decoder=False)  # SAM only
     built = build_packages(model, tmp_path / "out", name="vit_t_lm", image=test_image)
     assert [b.kind for b in built] == ["prompt"]
     assert built[0].test_status == "passed", built[0].test_report

@@ -84,15 +84,18 @@ def test_weights_outside_the_package_are_refused(packages, tmp_path):
 
 def test_micro_sam_package_layout_loads(tmp_path):
     """micro-sam's exports: PredictorAdaptor(model_type=...) with a (possibly wrapped) SAM state dict."""
+    from samzoo.models.unetr import UNETRDecoder
+
     sam = build_sam("vit_t", 1024)
-    torch.save({"model_state": sam.state_dict(), "decoder_state": {"x": torch.zeros(1)}}, tmp_path / "vit_t.pt")
+    torch.save({"model_state": sam.state_dict()}, tmp_path / "vit_t.pt")
+    torch.save(UNETRDecoder().state_dict(), tmp_path / "vit_t_decoder.pt")  # the instance decoder, a file of its own
     rdf = {"type": "model", "format_version": "0.5.3", "name": "micro-sam vit_t", "weights": {"pytorch_state_dict": {
         "source": "vit_t.pt", "sha256": sha256_of(tmp_path / "vit_t.pt"),
         "architecture": {"callable": "PredictorAdaptor", "source": "predictor_adaptor.py",
                          "kwargs": {"model_type": "vit_t"}}}}}
     (tmp_path / "rdf.yaml").write_text(yaml.safe_dump(rdf))
     model = load_model(tmp_path, input_size=512)
-    assert model.ais_decoder is None and model.input_size == 512
+    assert isinstance(model.ais_decoder, UNETRDecoder) and model.config.sam_input and model.input_size == 512
     torch.testing.assert_close(model.sam.mask_decoder.state_dict(), sam.mask_decoder.state_dict())
     rdf["weights"]["pytorch_state_dict"]["architecture"]["callable"] = "SomethingElse"
     (tmp_path / "rdf.yaml").write_text(yaml.safe_dump(rdf))
@@ -121,5 +124,5 @@ def test_bioimageio_ids(tmp_path):
     with pytest.raises(UnknownModelError):
         load_model("no-such-nickname/1")
     (tmp_path / "folder").mkdir()
-    with pytest.raises(CheckpointError, match="bioimage.io packages"):
+    with pytest.raises(CheckpointError, match="bioimage.io package"):
         load_model(tmp_path / "folder")

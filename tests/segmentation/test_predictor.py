@@ -77,3 +77,16 @@ def test_many_prompts_give_what_each_gives_alone(tiny_model, hela_frame, monkeyp
         alone = predict(tiny_model, emb, {i: prompt})[i]
         assert abs(alone.score - together[i].score) < 1e-4
         assert (alone.mask != together[i].mask).sum() <= 2  # logits at exactly 0 may round either way
+
+
+def test_result_does_not_depend_on_other_objects_point_counts(tiny_model, hela_frame):
+    """A box with and without points, alone or decoded with others: SAM attends to padding tokens,
+    so prompts with different numbers of points must not share a padded batch."""
+    image = hela_frame[0][:200, :300]
+    emb = compute_embeddings(tiny_model, image, cache=False)
+    box = Prompt(box=[40, 60, 90, 120])
+    with_points = Prompt(points=[[60, 80], [45, 65], [100, 130]], point_labels=[1, 1, 0], box=[40, 60, 90, 120])
+    alone = predict(tiny_model, emb, {1: box})[1]
+    together = predict(tiny_model, emb, {1: box, 2: with_points})
+    torch.testing.assert_close(together[1].logits, alone.logits)
+    assert not torch.equal(together[2].logits, alone.logits)

@@ -68,3 +68,30 @@ def test_exports_pass_traccuracys_ctc_checks(small_movie, tmp_path):
     to_ctc(graph, small_movie.masks, tmp_path)
     loaded = load_ctc_data(str(tmp_path), run_checks=True)
     assert loaded.graph.number_of_nodes() == graph.number_of_nodes()
+
+
+def test_ctc_files_are_numbered_like_the_input_frames(division_movie, tmp_path):
+    import tifffile
+
+    masks, tracks = division_movie
+    write_ctc(tmp_path / "res", masks, tracks, first_frame=17)
+    names = sorted(p.name for p in (tmp_path / "res").iterdir())
+    assert names == ["mask017.tif", "mask018.tif", "mask019.tif", "mask020.tif", "res_track.txt"]
+    assert (tmp_path / "res" / "res_track.txt").read_text().splitlines()[1] == "2 19 20 1"
+    with tifffile.TiffFile(tmp_path / "res" / "mask018.tif") as tif:  # what the CTC tools read
+        page = tif.pages[0]
+        assert page.dtype == np.uint16 and page.shape == masks.shape[1:] and page.compression == 5  # LZW
+    back, back_masks, back_tracks = read_ctc(tmp_path / "res")  # frames counted from the first file
+    assert np.array_equal(back_masks, masks) and np.array_equal(back_tracks, tracks)
+    # numbered otherwise now: the earlier files go
+    write_ctc(tmp_path / "res", masks, tracks, first_frame=998)
+    assert sorted(p.name for p in (tmp_path / "res").glob("mask*")) == [
+        "mask0998.tif", "mask0999.tif", "mask1000.tif", "mask1001.tif"]
+
+
+def test_read_ctc_needs_consecutive_frames(division_movie, tmp_path):
+    masks, tracks = division_movie
+    write_ctc(tmp_path, masks, tracks)
+    (tmp_path / "mask002.tif").unlink()
+    with pytest.raises(InputError, match="not numbered consecutively"):
+        read_ctc(tmp_path)

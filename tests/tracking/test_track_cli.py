@@ -87,3 +87,56 @@ def test_track_scale(movie_files, tmp_path, capsys):
     assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "--scale", "2",
                  "-o", str(tmp_path / "o")]) == 1
     assert "--scale applies when track segments" in capsys.readouterr().err
+
+
+def test_a_3d_stack_is_a_movie_by_default(movie_files, tmp_path, capsys):
+    movie, masks, _ = movie_files  # written by tifffile without axes metadata
+    assert main(["track", str(movie), "--masks", str(masks), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "movie.tif does not name its axes; reading its 3 dimensions as t,y,x" in err and len(err.splitlines()) == 1
+    assert read_ctc(tmp_path / "out")[1].shape == tifffile.imread(masks).shape
+    assert main(["track", str(movie), "--axes", "zyx", "--masks", str(masks), "-o", str(tmp_path / "o")]) == 1
+    assert "needs a t axis" in capsys.readouterr().err  # --axes still decides
+
+
+def test_a_ctc_folder_of_frames_is_one_movie(shared_data, tmp_path, capsys):
+    sequence = shared_data / "ctc" / "Fluo-N2DH-SIM+"
+    frames, gt = tmp_path / "01", tmp_path / "gt"
+    frames.mkdir(), gt.mkdir()
+    for t in (8, 9, 10, 11):  # a division at frame 10; the folder starts at frame 8
+        (frames / f"t{t:03d}.tif").symlink_to(sequence / "01" / f"t{t:03d}.tif")
+        (gt / f"man_track{t:03d}.tif").symlink_to(sequence / "01_GT" / "TRA" / f"man_track{t:03d}.tif")
+    assert main(["track", str(frames), "--masks", str(gt), "-o", str(tmp_path / "out")]) == 0
+    assert "over 4 frames" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["mask008.tif", "mask009.tif", "mask010.tif", "mask011.tif",
+                                                     "res_track.txt"]
+    assert tifffile.imread(out / "mask010.tif").shape == tifffile.imread(frames / "t010.tif").shape
+    tracks = np.loadtxt(out / "res_track.txt", dtype=int)
+    assert tracks[:, 1].min() == 8 and tracks[:, 2].max() == 11 and (tracks[:, 3] > 0).sum() >= 4
+    # two folders of frames are a batch of two movies: one output folder each, named after the frames' folder
+    other = tmp_path / "02"
+    other.mkdir()
+    for t in (0, 1):
+        (other / f"t{t:03d}.tif").symlink_to(sequence / "01" / f"t{t:03d}.tif")
+    assert main(["track", str(frames / "t00[89].tif"), str(other), "-o", str(tmp_path / "batch"),
+                 "--segmenter", "classical", "--no-progress"]) == 0
+    assert sorted(p.name for p in (tmp_path / "batch" / "01").glob("*.tif")) == ["mask008.tif", "mask009.tif"]
+    assert sorted(p.name for p in (tmp_path / "batch" / "02").glob("*.tif")) == ["mask000.tif", "mask001.tif"]
+
+
+def test_evaluate_tracking_prints_seg_with_a_ctc_ground_truth_folder(shared_data, tmp_path, capsys):
+    from tracking_helpers import ctc_subset
+
+    root = ctc_subset(shared_data / "ctc" / "Fluo-N2DH-GOWT1", tmp_path / "gowt1", range(0, 6))
+    res = tmp_path / "res"
+    res.mkdir()
+    for t in range(6):  # the TRA markers as a result
+        (res / f"mask{t:03d}.tif").symlink_to(root / "01_GT" / "TRA" / f"man_track{t:03d}.tif")
+    (res / "res_track.txt").symlink_to(root / "01_GT" / "TRA" / "man_track.txt")
+    assert main(["evaluate-tracking", str(res), str(root / "01_GT")]) == 0
+    lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert set(lines) == {"TRA", "DET", "LNK", "SEG", "div_F1"}
+    assert float(lines["TRA"]) == 1.0
+    # GOWT1's markers are small: they cover few annotated nuclei by more than half
+    assert 0 < float(lines["SEG"].split()[0]) < 0.9 and "annotated frames" in lines["SEG"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -24,3 +26,28 @@ def late_division_movie():
     merged = truth.copy()
     merged[2:4][merged[2:4] > 0] = 2  # the segmentation sees one peanut-shaped object
     return merged, truth, tracks
+
+
+def ctc_subset(sequence: Path, dst: Path, frames: range) -> Path:
+    """A small CTC sequence from some frames of a real one: ``dst/01`` and ``dst/01_GT`` (TRA, SEG).
+
+    Frames keep their numbers; tracks are clipped to the frames, and a parent that ends before
+    them is dropped (its daughters start the lineage), as the CTC numbers a sequence's own start.
+    """
+    import shutil
+
+    first, last = frames[0], frames[-1]
+    for sub in ("01", "01_GT/TRA", "01_GT/SEG"):
+        (dst / sub).mkdir(parents=True, exist_ok=True)
+    for t in frames:
+        shutil.copy(sequence / "01" / f"t{t:03d}.tif", dst / "01")
+        shutil.copy(sequence / "01_GT" / "TRA" / f"man_track{t:03d}.tif", dst / "01_GT" / "TRA")
+        seg = sequence / "01_GT" / "SEG" / f"man_seg{t:03d}.tif"
+        if seg.exists():
+            shutil.copy(seg, dst / "01_GT" / "SEG")
+    rows = np.loadtxt(sequence / "01_GT" / "TRA" / "man_track.txt", dtype=np.int64, ndmin=2)
+    rows = rows[(rows[:, 1] <= last) & (rows[:, 2] >= first)]
+    rows[:, 1], rows[:, 2] = np.maximum(rows[:, 1], first), np.minimum(rows[:, 2], last)
+    rows[~np.isin(rows[:, 3], rows[:, 0]), 3] = 0
+    np.savetxt(dst / "01_GT" / "TRA" / "man_track.txt", rows, fmt="%d")
+    return dst
