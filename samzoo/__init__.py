@@ -6,13 +6,15 @@ The public API, for scripts::
 
     model = samzoo.load_model()                       # samzoo's own model, offline
     image = samzoo.read_image("cells.tif", axes="yx")
-    labels = samzoo.segment_ais(model, image.values)  # every object, automatically
+    labels = samzoo.segment(image, model)             # a DataArray in, a DataArray out
+    labels, lineage = samzoo.track(movie, model)      # a movie: labels + networkx lineage graph
 
     emb = samzoo.compute_embeddings(model, image.values)   # cached: prompts are then fast
     result = samzoo.predict(model, emb, {1: samzoo.Prompt(points=[[120, 88]], point_labels=[1])})
     labels = samzoo.paint_labels(result, emb.shape)
 """
 
+from samzoo.api import segment, track
 from samzoo.evaluation import evaluate_instances, interactive_iou, mean_segmentation_accuracy
 from samzoo.io import read_image, write_labels, write_overlay_png
 from samzoo.models.load import load_model
@@ -24,6 +26,7 @@ from samzoo.zoo import fetch_model_file, list_models
 __version__ = "0.1.0"
 
 __all__ = [
+    "segment", "track",
     "load_model", "list_models", "fetch_model_file",
     "read_image", "write_labels", "write_overlay_png",
     "compute_embeddings", "Prompt", "predict", "paint_labels", "segment_ais",

@@ -22,13 +22,13 @@ import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
+from samzoo.api import segment_plane as segment_native_plane
 from samzoo.batch import check_job_record, expand_inputs, output_paths, run_batch
 from samzoo.errors import InputError
 from samzoo.io import read_boxes_csv, read_image, read_points_csv, write_labels, write_overlay_png
 from samzoo.io.blocks import merge_z_zarr, plan_blocks, plane_dims, segment_block, stitch_blocks
 from samzoo.io.prompt_windows import paste_windows, plan_windows, segment_window
 from samzoo.io.sequence import find_movies, read_frames
-from samzoo.io.normalize import to_model_input
 from samzoo.segmentation.checks import NO_OBJECTS_HINT, shows_structure
 from samzoo.segmentation.rescale import segment_rescaled
 
@@ -143,31 +143,14 @@ def segment_plane(settings: Settings, plane: np.ndarray, *, prompts: dict | None
 
 def _segment_native(settings: Settings, plane: np.ndarray, *, prompts: dict | None = None,
                     progress: bool = False) -> np.ndarray:
-    if prompts is None and not to_model_input(plane).any():
-        # a constant plane (after ignoring NaN/inf) holds no objects; an automatic method, above
-        # all a young model, could still hallucinate some from the blank input
-        return np.zeros(plane.shape[:2], dtype=np.int32)
-    if settings.mode == "classical" and prompts is None:
-        from samzoo.segmentation.classical import classical_baseline
-
-        gray = plane.astype(np.float32).mean(-1) if plane.ndim == 3 else plane
-        return classical_baseline(gray)
-    from samzoo.segmentation.ais import segment_ais
-    from samzoo.segmentation.automatic import segment_amg, segment_apg
-    from samzoo.segmentation.embeddings import compute_embeddings
-    from samzoo.segmentation.predictor import paint_labels, predict
-
-    model = _model(settings.model, settings.decoder)
-    tile = settings.tile or model.input_size
-    if settings.halo is not None and 2 * settings.halo >= min(tile, model.input_size):
-        raise InputError(f"--halo {settings.halo} is too large for tiles of {min(tile, model.input_size)} pixels "
-                         "(it must be less than half the tile)")
-    embeddings = compute_embeddings(model, plane, tile_size=settings.tile, halo=settings.halo, cache=settings.cache,
-                                    progress=progress)
-    if prompts is not None:
-        return paint_labels(predict(model, embeddings, prompts), embeddings.shape)
-    automatic = {"ais": segment_ais, "amg": segment_amg, "apg": segment_apg}[settings.mode]
-    return automatic(model, plane, embeddings=embeddings)
+    model = _model(settings.model, settings.decoder) if settings.needs_model else None
+    try:
+        return segment_native_plane(model, plane, mode=settings.mode, prompts=prompts, tile_size=settings.tile,
+                             halo=settings.halo, cache=settings.cache, progress=progress)
+    except InputError as err:
+        if str(err).startswith("halo "):  # name the option the user gave
+            raise InputError(f"--{err}") from None
+        raise
 
 
 def model_name(settings: Settings) -> str:
