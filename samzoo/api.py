@@ -28,6 +28,7 @@ from samzoo.io.image import as_dataarray
 from samzoo.io.normalize import to_model_input
 
 MODES = ("ais", "amg", "apg", "classical")
+CLASSICAL_NAME = "classical baseline (no model)"  # what labels made without a model name as their model
 
 
 def _model_of(model):
@@ -80,9 +81,20 @@ def segment_plane(model, plane: np.ndarray, *, mode: str = "ais", prompts: Mappi
     return automatic(model, plane, embeddings=embeddings)
 
 
+def planes_of(array: xr.DataArray) -> xr.DataArray:
+    """The 2D planes of an image, one per ``t``/``z`` position, along a new ``plane`` dim (first)."""
+    planes = [d for d in array.dims if d in ("t", "z")]
+    return array.stack(plane=planes).transpose("plane", ...) if planes else array.expand_dims(plane=[0])
+
+
+def plane_image(planes: xr.DataArray, i: int) -> np.ndarray:
+    """Plane ``i`` of :func:`planes_of` as ``(H, W)`` or ``(H, W, C)``."""
+    return np.asarray(planes.isel(plane=i).transpose("y", "x", ...).values)
+
+
 def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = None, axes: str | None = None,
             scale: float = 1.0, merge_z: bool = True, min_z_extent: int = 1, tile_size: int | None = None,
-            halo: int | None = None, cache=True) -> np.ndarray | xr.DataArray:
+            halo: int | None = None, cache=True, progress: bool = False) -> np.ndarray | xr.DataArray:
     """Segment an image, a volume or a movie: every 2D plane, then 3D objects joined across z.
 
     Parameters
@@ -104,6 +116,8 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         With ``merge_z``: 3D objects on fewer slices are removed.
     tile_size, halo, cache
         See :func:`samzoo.segmentation.embeddings.compute_embeddings`.
+    progress : bool
+        A progress bar over planes (over tiles for a single plane).
 
     Returns
     -------
@@ -111,35 +125,37 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         uint32 labels, the image's dims less ``c``; a DataArray (with the image's coords and
         attributes, plus ``attrs["model"]``) when ``image`` is one.
     """
+    from tqdm import tqdm
+
     from samzoo.segmentation.rescale import segment_rescaled
 
     array = as_dataarray(image, axes)
-    planes = [d for d in array.dims if d in ("t", "z")]
-    if prompts is not None and planes:
+    if prompts is not None and any(d in array.dims for d in ("t", "z")):
         raise InputError(f"prompts need a 2D image, but it has axes {''.join(array.dims)}; select one plane first")
     needs_model = mode != "classical" or prompts is not None
     model = _model_of(model) if needs_model else None
     dims = tuple(d for d in array.dims if d != "c")
     labels = np.zeros([array.sizes[d] for d in dims], dtype=np.uint32)
-    flat = labels.reshape((-1,) + labels.shape[-2:])
-    stack = array.stack(plane=planes) if planes else array.expand_dims(plane=[0])
+    flat = labels.reshape((-1,) + labels.shape[-2:])  # one 2D plane per t/z position (a view)
+    planes = planes_of(array)
+    one = len(flat) == 1
 
     def native(plane: np.ndarray, given: Mapping | None = None) -> np.ndarray:
-        return segment_plane(model, plane, mode=mode, prompts=given, tile_size=tile_size, halo=halo, cache=cache)
+        return segment_plane(model, plane, mode=mode, prompts=given, tile_size=tile_size, halo=halo, cache=cache,
+                             progress=progress and one)
 
-    for i in range(len(flat)):
-        plane = np.asarray(stack.isel(plane=i).transpose("y", "x", ...).values)
-        flat[i] = segment_rescaled(native, plane, scale, prompts=prompts)
+    for i in tqdm(range(len(flat)), desc="planes", disable=not progress or one):
+        flat[i] = segment_rescaled(native, plane_image(planes, i), scale, prompts=prompts)
     if "z" in dims and merge_z:
         from samzoo.segmentation.volume import merge_slices
 
-        volumes = labels.reshape((-1,) + labels.shape[-3:])
+        volumes = labels.reshape((-1,) + labels.shape[-3:])  # one (z, y, x) volume per time point
         for v in range(len(volumes)):
             volumes[v] = merge_slices(volumes[v], min_z_extent=min_z_extent)
     if not isinstance(image, xr.DataArray):
         return labels
     coords = {k: v for k, v in array.coords.items() if set(v.dims) <= set(dims)}
-    name = model.name if model is not None else "classical baseline (no model)"
+    name = model.name if model is not None else CLASSICAL_NAME
     return xr.DataArray(labels, dims=dims, coords=coords, attrs={**array.attrs, "model": name})
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from tqdm import tqdm
 
+from samzoo.api import CLASSICAL_NAME, plane_image, planes_of, segment
 from samzoo.api import segment_plane as segment_native_plane
 from samzoo.batch import check_job_record, expand_inputs, output_paths, run_batch
 from samzoo.errors import InputError
@@ -144,17 +144,12 @@ def segment_plane(settings: Settings, plane: np.ndarray, *, prompts: dict | None
 def _segment_native(settings: Settings, plane: np.ndarray, *, prompts: dict | None = None,
                     progress: bool = False) -> np.ndarray:
     model = _model(settings.model, settings.decoder) if settings.needs_model else None
-    try:
-        return segment_native_plane(model, plane, mode=settings.mode, prompts=prompts, tile_size=settings.tile,
-                             halo=settings.halo, cache=settings.cache, progress=progress)
-    except InputError as err:
-        if str(err).startswith("halo "):  # name the option the user gave
-            raise InputError(f"--{err}") from None
-        raise
+    return segment_native_plane(model, plane, mode=settings.mode, prompts=prompts, tile_size=settings.tile,
+                                halo=settings.halo, cache=settings.cache, progress=progress)
 
 
 def model_name(settings: Settings) -> str:
-    return _model(settings.model, settings.decoder).name if settings.needs_model else "classical baseline (no model)"
+    return _model(settings.model, settings.decoder).name if settings.needs_model else CLASSICAL_NAME
 
 
 def segment_file(settings: Settings, source: str | Path | tuple[Path, ...], out: Path, overlay: Path | None = None,
@@ -165,36 +160,24 @@ def segment_file(settings: Settings, source: str | Path | tuple[Path, ...], out:
     """
     image = read_frames(source, settings.axes) if isinstance(source, tuple) else read_image(source, axes=settings.axes)
     prompts = _prompts(settings)
-    planes = [d for d in image.dims if d in ("t", "z")]
-    if prompts is not None and planes:
+    if prompts is not None and plane_dims(image):
         raise InputError(f"prompts need a 2D image, but {source} has axes {''.join(image.dims)}; "
                          "select one plane first")
-    labels = np.zeros([image.sizes[d] for d in image.dims if d != "c"], dtype=np.uint32)
-    flat = labels.reshape((-1,) + labels.shape[-2:])  # one 2D plane per t/z position (a view)
-    stack = image.stack(plane=planes) if planes else image.expand_dims(plane=[0])
-
-    def plane_image(i: int) -> np.ndarray:
-        return np.asarray(stack.isel(plane=i).transpose("y", "x", ...).values)
-
-    for i in tqdm(range(len(flat)), desc="planes", disable=not progress or len(flat) == 1):
-        flat[i] = segment_plane(settings, plane_image(i), prompts=prompts, progress=progress and len(flat) == 1)
-    dims = tuple(d for d in image.dims if d != "c")
-    if "z" in dims and settings.merge_z:
-        from samzoo.segmentation.volume import merge_slices
-
-        volumes = labels.reshape((-1,) + labels.shape[-3:])  # one (z, y, x) volume per time point
-        for v in range(len(volumes)):
-            volumes[v] = merge_slices(volumes[v], min_z_extent=settings.min_z_extent)
-    out_array = xr.DataArray(labels, dims=dims, coords={k: v for k, v in image.coords.items() if k in dims},
-                             attrs={**image.attrs, "model": model_name(settings)})
+    model = _model(settings.model, settings.decoder) if settings.needs_model else None
+    out_array = segment(image, model, mode=settings.mode, prompts=prompts, scale=settings.scale,
+                        merge_z=settings.merge_z, min_z_extent=settings.min_z_extent, tile_size=settings.tile,
+                        halo=settings.halo, cache=settings.cache, progress=progress)
     write_labels(out_array, out)
+    labels = out_array.values
+    flat = labels.reshape((-1,) + labels.shape[-2:])
+    planes = planes_of(image)
     if overlay is not None:
         middle = len(flat) // 2
-        write_overlay_png(plane_image(middle), flat[middle], overlay)
-    unit = 3 if "z" in dims else 2  # count 3D objects per volume, 2D objects per plane
+        write_overlay_png(plane_image(planes, middle), flat[middle], overlay)
+    unit = 3 if "z" in out_array.dims else 2  # count 3D objects per volume, 2D objects per plane
     n = sum(len(np.unique(u)) - 1 for u in labels.reshape((-1,) + labels.shape[-unit:]))
     if prompts is None and settings.mode != "classical":
-        empty = _structured_but_empty(flat, plane_image)
+        empty = _structured_but_empty(flat, planes)
         if empty:
             print(f"samzoo segment: warning: {source}: no object found in {len(empty)} of {len(flat)} plane(s) "
                   f"that clearly show structure (plane {', '.join(map(str, empty[:5]))}"
@@ -202,9 +185,9 @@ def segment_file(settings: Settings, source: str | Path | tuple[Path, ...], out:
     return n, len(flat)
 
 
-def _structured_but_empty(flat: np.ndarray, plane_image) -> list[int]:
+def _structured_but_empty(flat: np.ndarray, planes: xr.DataArray) -> list[int]:
     """Indices of planes with no object although the image clearly holds some."""
-    return [i for i in range(len(flat)) if not flat[i].any() and shows_structure(plane_image(i))]
+    return [i for i in range(len(flat)) if not flat[i].any() and shows_structure(plane_image(planes, i))]
 
 
 def _file_job(settings: Settings, source: Path, out: Path) -> None:
@@ -255,7 +238,12 @@ def run(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.input)
     single = len(args.input) == 1 and len(inputs) == 1 and Path(args.input[0]) == inputs[0]
     if settings.needs_model:
-        _model(settings.model, settings.decoder)  # fail early (unknown model, no weights) before any work starts
+        # fail early (unknown model, no weights, a halo too large for its tiles) before any work starts
+        model = _model(settings.model, settings.decoder)
+        tile = min(settings.tile or model.input_size, model.input_size)
+        if settings.halo is not None and 2 * settings.halo >= tile:
+            raise InputError(f"--halo {settings.halo} is too large for tiles of {tile} pixels "
+                             "(it must be less than half the tile)")
     movie = None if single else _frames_movie(args)
     if movie:
         return _run_movie(settings, movie, args)
@@ -330,11 +318,8 @@ def _run_batch(settings: Settings, inputs: list[Path], args: argparse.Namespace)
 def _empty_output(settings: Settings, source: Path, out: Path) -> bool:
     if np.asarray(read_image(out).values).any():
         return False
-    image = read_image(source, axes=settings.axes)
-    planes = plane_dims(image)
-    stack = image.stack(plane=planes) if planes else image.expand_dims(plane=[0])
-    return any(shows_structure(np.asarray(stack.isel(plane=i).transpose("y", "x", ...).values))
-               for i in range(stack.sizes["plane"]))
+    planes = planes_of(read_image(source, axes=settings.axes))
+    return any(shows_structure(plane_image(planes, i)) for i in range(planes.sizes["plane"]))
 
 
 def _run_blocks(settings: Settings, source: Path, image: xr.DataArray, block: int, args: argparse.Namespace) -> int:
