@@ -93,7 +93,7 @@ def plane_image(planes: xr.DataArray, i: int) -> np.ndarray:
 
 
 def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = None, axes: str | None = None,
-            scale: float = 1.0, merge_z: bool = True, min_z_extent: int = 1, tile_size: int | None = None,
+            scale: float | str = 1.0, merge_z: bool = True, min_z_extent: int = 1, tile_size: int | None = None,
             halo: int | None = None, cache=True, progress: bool = False) -> np.ndarray | xr.DataArray:
     """Segment an image, a volume or a movie: every 2D plane, then 3D objects joined across z.
 
@@ -108,8 +108,11 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         For a 2D image only.
     axes : str, optional
         E.g. ``"tyx"`` for an array whose dims cannot be guessed.
-    scale : float
+    scale : float or "auto"
         Segment at this many times the size (small objects: 2), labels back on the input grid.
+        ``"auto"``: the scale that brings the objects to the size the model knows, estimated
+        once on the middle plane and used for all (:func:`samzoo.segmentation.autoscale.estimate_scale`);
+        the chosen number is in the result's ``attrs["scale"]`` for a DataArray.
     merge_z : bool
         Join per-slice objects into 3D objects (:func:`samzoo.segmentation.volume.merge_slices`).
     min_z_extent : int
@@ -127,6 +130,7 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
     """
     from tqdm import tqdm
 
+    from samzoo.segmentation.autoscale import resolve_scale
     from samzoo.segmentation.rescale import segment_rescaled
 
     array = as_dataarray(image, axes)
@@ -144,6 +148,8 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         return segment_plane(model, plane, mode=mode, prompts=given, tile_size=tile_size, halo=halo, cache=cache,
                              progress=progress and one)
 
+    # one scale for every plane: a movie's or a volume's objects keep their size from plane to plane
+    scale = resolve_scale(model, plane_image(planes, len(flat) // 2), scale, prompts=prompts)
     for i in tqdm(range(len(flat)), desc="planes", disable=not progress or one):
         flat[i] = segment_rescaled(native, plane_image(planes, i), scale, prompts=prompts)
     if "z" in dims and merge_z:
@@ -156,7 +162,7 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         return labels
     coords = {k: v for k, v in array.coords.items() if set(v.dims) <= set(dims)}
     name = model.name if model is not None else CLASSICAL_NAME
-    return xr.DataArray(labels, dims=dims, coords=coords, attrs={**array.attrs, "model": name})
+    return xr.DataArray(labels, dims=dims, coords=coords, attrs={**array.attrs, "model": name, "scale": scale})
 
 
 def track(movie, model=None, *, masks=None, axes: str | None = None,

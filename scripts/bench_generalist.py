@@ -6,7 +6,13 @@ for each model given: AIS mSA, AMG mSA, one positive point per object (mean IoU)
 object (mean IoU), and the classical baseline's mSA, computed in the same run. Results are
 cached per model file hash in ``--out`` (JSON), so a rerun only computes what is new.
 
+``--scale`` segments every image at that scale, or ``auto`` at the scale
+:func:`samzoo.segmentation.autoscale.estimate_scale` picks per image (as ``samzoo segment
+--scale auto``). AIS and AMG labels are brought back to the image's grid and scored there;
+prompt IoUs are scored on the resized grid (image and ground truth resized alike).
+
     python scripts/bench_generalist.py --models shipped,runs/default/best.safetensors [--max-images 12]
+    python scripts/bench_generalist.py --models shipped --scale auto
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from samzoo.evaluation import evaluate_many, interactive_iou  # noqa: E402
 from samzoo.models.load import load_model  # noqa: E402
 from samzoo.segmentation.ais import segment_ais  # noqa: E402
 from samzoo.segmentation.automatic import segment_amg  # noqa: E402
+from samzoo.segmentation.autoscale import resolve_scale  # noqa: E402
 from samzoo.segmentation.classical import classical_baseline  # noqa: E402
 from samzoo.segmentation.embeddings import compute_embeddings  # noqa: E402
+from samzoo.segmentation.rescale import labels_to_shape, rescale_image  # noqa: E402
 
 SOURCES = [*MOVIES, *CTC, *DSB_KINDS]
 KIND_GROUPS = {  # the kinds the colour/DSB issue reports, and the unseen real movie
@@ -43,21 +51,25 @@ def _evenly(items: list, n: int) -> list:
     return [items[int(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
-def score_source(model, planes, amg_images: int) -> dict:
+def score_source(model, planes, amg_images: int, scale: str = "1") -> dict:
     """Per-source scores; labels of each image pooled for mSA."""
-    ais, amg, base, point, box = [], [], [], [], []
+    ais, amg, base, point, box, scales = [], [], [], [], [], []
     start = time.time()
     for i, (image, labels, _) in enumerate(planes):
         labels = labels.astype(np.int32)
-        emb = compute_embeddings(model, image, cache=False)
-        ais.append((segment_ais(model, image, embeddings=emb), labels))
         grey = image if image.ndim == 2 else image[..., :3].mean(-1)
         base.append((classical_baseline(grey, dark_objects=bool(np.median(grey) > grey.mean())), labels))
+        s = resolve_scale(model, image, scale)
+        scales.append(s)
+        resized = image if s == 1 else rescale_image(image, s)
+        resized_labels = labels_to_shape(labels, resized.shape[:2])
+        emb = compute_embeddings(model, resized, cache=False)
+        ais.append((labels_to_shape(segment_ais(model, resized, embeddings=emb), labels.shape), labels))
         if i < amg_images:
-            amg.append((segment_amg(model, image, embeddings=emb), labels))
-        point.append(interactive_iou(model, image, labels, start="point", n_corrections=0, embeddings=emb)[0])
-        box.append(interactive_iou(model, image, labels, start="box", n_corrections=0, embeddings=emb)[0])
-    return {"images": len(planes), "ais_msa": evaluate_many(ais)[1]["msa"],
+            amg.append((labels_to_shape(segment_amg(model, resized, embeddings=emb), labels.shape), labels))
+        point.append(interactive_iou(model, resized, resized_labels, start="point", n_corrections=0, embeddings=emb)[0])
+        box.append(interactive_iou(model, resized, resized_labels, start="box", n_corrections=0, embeddings=emb)[0])
+    return {"images": len(planes), "scale_median": float(np.median(scales)), "ais_msa": evaluate_many(ais)[1]["msa"],
             "amg_msa": evaluate_many(amg)[1]["msa"] if amg else float("nan"),
             "baseline_msa": evaluate_many(base)[1]["msa"],
             "point_iou": float(np.nanmean(point)), "box_iou": float(np.nanmean(box)),
@@ -70,6 +82,7 @@ def main() -> None:
     parser.add_argument("--max-images", type=int, default=12, help="held-out images per source (evenly spaced)")
     parser.add_argument("--amg-images", type=int, default=4, help="of those, how many also run AMG")
     parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument("--scale", default="1", help="a number, or 'auto' (per image)")
     parser.add_argument("--out", default="runs/bench_generalist.json")
     args = parser.parse_args()
     out = Path(args.out)
@@ -79,10 +92,11 @@ def main() -> None:
     for spec in args.models.split(","):
         model = load_model(None if spec == "shipped" else spec)
         key = f"{model.weights_hash}|{args.max_images}|{args.amg_images}"
+        key += "" if args.scale == "1" else f"|scale={args.scale}"  # keys of earlier runs stay valid
         results = cache.setdefault(key, {})
         for name, items in planes.items():
             if name not in results:
-                results[name] = score_source(model, items, args.amg_images)
+                results[name] = score_source(model, items, args.amg_images, args.scale)
                 print(f"{spec} {name}: " + ", ".join(f"{k}={v:.3f}" for k, v in results[name].items()), flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 tmp = out.with_suffix(".tmp")

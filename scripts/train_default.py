@@ -50,18 +50,26 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--input-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--validate-every", type=int, default=500)
+    parser.add_argument("--target-diameter", type=float, default=36.0,
+                        help="bring every plane's objects to this median diameter (px) before the zoom "
+                             "augmentation, as --scale auto does at inference; 0: keep native sizes (zoom 0.5-2)")
     parser.add_argument("--init", default="shipped",
                         help="weights a new run starts from: 'shipped' (samzoo_tiny_lm), 'scratch', or a .safetensors file")
     args = parser.parse_args()
 
+    diameter = args.target_diameter or None
+    # normalised sizes need only a little zoom around the target; native sizes need a wide one
+    zoom = (0.7, 1.4) if diameter else (0.5, 2.0)
+    zoom_text = f"objects to {diameter:g} px, zoom {zoom[0]}-{zoom[1]}" if diameter else "zoom 0.5-2"
     train, weights = training_pairs("train")
     val, _ = training_pairs("val", VALIDATION_SOURCES)
     print(f"{len(train)} training planes, {len(val)} validation planes", flush=True)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup_steps=100,
-                         threads=args.threads, device=args.device, validate_every=500,
+                         threads=args.threads, device=args.device, validate_every=args.validate_every,
                          extra={"recipe": "scripts/train_default.py", "data": "scripts/default_data.py; "
                                 "held out: last movie frames, every 5th DSB image per kind, all of GOWT1",
-                                "augmentation": "zoom 0.5-2, strong (invert, blur, noise)", "init": args.init})
+                                "augmentation": f"{zoom_text}, strong (invert, blur, noise)", "init": args.init})
     size = args.input_size
     last = Path(args.run_dir) / "last.pt"
     if last.exists():  # resuming: the architecture the run was started with (weights follow)
@@ -75,8 +83,11 @@ def main() -> None:
         config.extra["init"] = f"{args.init}: {model.weights_hash}"
         print(f"new run starting from {args.init} ({model.weights_hash})", flush=True)
         model.weights_hash = ""  # being trained: no embedding cache
-    sampler = CropSampler(train, weights, size, visible_targets=True, scale_range=(0.5, 2.0), strong=True)
-    trainer = Trainer(model, sampler, config, args.run_dir, validate=make_validation(val, size, n_crops=32))
+    model.config.object_diameter = diameter  # what scale="auto" brings images to
+    sampler = CropSampler(train, weights, size, visible_targets=True, scale_range=zoom, strong=True,
+                          target_diameter=diameter)
+    trainer = Trainer(model, sampler, config, args.run_dir,
+                      validate=make_validation(val, size, n_crops=32, target_diameter=diameter))
     trainer.run(max_seconds=args.minutes * 60 if args.minutes else None)
     print(f"stopped at step {trainer.step} of {config.steps}; best validation score {trainer.best_score:.4f}")
 

@@ -29,6 +29,7 @@ from samzoo.io import read_boxes_csv, read_image, read_points_csv, write_labels,
 from samzoo.io.blocks import merge_z_zarr, plan_blocks, plane_dims, segment_block, stitch_blocks
 from samzoo.io.prompt_windows import paste_windows, plan_windows, segment_window
 from samzoo.io.sequence import find_movies, read_frames
+from samzoo.segmentation.autoscale import parse_scale, resolve_scale
 from samzoo.segmentation.checks import NO_OBJECTS_HINT, shows_structure
 from samzoo.segmentation.rescale import segment_rescaled
 
@@ -62,10 +63,11 @@ def add_parser(subparsers) -> None:
                         help="automatic mode without prompts: ais (decoder + watershed, fastest), amg (grid of "
                              "point prompts), apg (AIS instances refined by SAM prompts), classical (no model: "
                              "smoothing, Otsu threshold, watershed)")
-    parser.add_argument("--scale", type=float, default=1.0,
+    parser.add_argument("--scale", type=parse_scale, default=1.0,
                         help="resize images by this factor before segmenting, labels come back at the original "
-                             "size: > 1 for objects much smaller than ~20 px across, < 1 for ones much larger "
-                             "than ~60 px (default 1)")
+                             "size: > 1 for objects much smaller than ~30 px across, < 1 for ones much larger "
+                             "than ~45 px; 'auto': the factor that brings the objects to the size the model "
+                             "knows, estimated on each image (default 1)")
     parser.add_argument("--tile", type=int, help="model tile size (default: the model input size)")
     parser.add_argument("--halo", type=int, help="model tile overlap in pixels (default: tile / 8)")
     parser.add_argument("--overlay", help="overlay PNG to write (default: OUTPUT with _overlay.png; one image only)")
@@ -102,7 +104,7 @@ class Settings:
     min_z_extent: int
     points: str | None
     boxes: str | None
-    scale: float = 1.0
+    scale: float | str = 1.0  # a number or "auto" (resolved per image; per job for blocks and windows)
     decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam --model files
 
     @property
@@ -168,6 +170,8 @@ def segment_file(settings: Settings, source: str | Path | tuple[Path, ...], out:
                         merge_z=settings.merge_z, min_z_extent=settings.min_z_extent, tile_size=settings.tile,
                         halo=settings.halo, cache=settings.cache, progress=progress)
     write_labels(out_array, out)
+    if settings.scale == "auto":
+        print(f"samzoo segment: {source}: --scale auto chose {out_array.attrs['scale']:.3g}", file=sys.stderr)
     labels = out_array.values
     flat = labels.reshape((-1,) + labels.shape[-2:])
     planes = planes_of(image)
@@ -214,8 +218,6 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.halo is not None and (args.halo < 0 or 2 * args.halo >= (args.tile or 10**9)):
         raise InputError(f"--halo must satisfy 0 <= 2 * halo < tile, got halo {args.halo}"
                          + (f" and tile {args.tile}" if args.tile else ""))
-    if not (0.125 <= args.scale <= 8):  # beyond that, resize rather than rescale: memory grows with scale**2
-        raise InputError(f"--scale must be from 0.125 to 8, got {args.scale}")
     if args.min_z_extent < 1:
         raise InputError(f"--min-z-extent must be at least 1, got {args.min_z_extent}")
 def _check_block_options(args: argparse.Namespace) -> None:
@@ -328,6 +330,7 @@ def _run_blocks(settings: Settings, source: Path, image: xr.DataArray, block: in
         raise InputError(f"{source} is segmented block by block (larger than --block {block}); "
                          f"the output must be a .zarr folder, not {out.name}")
     prompts = _prompts(settings)
+    settings = _fixed_scale(settings, image, prompts)
     if prompts is not None:
         return _run_prompt_windows(settings, source, out, image, prompts, block, args)
     units = plan_blocks(image, str(source), settings.axes, block, args.block_halo)
@@ -352,6 +355,24 @@ def _run_blocks(settings: Settings, source: Path, image: xr.DataArray, block: in
     print(f"labels:  {out} ({n} objects, {len(units)} blocks: {len(report.done)} segmented, "
           f"{len(report.skipped)} already done, model {model_name(settings)})")
     return 0
+
+
+def _fixed_scale(settings: Settings, image: xr.DataArray, prompts: dict | None) -> Settings:
+    """Settings with ``scale="auto"`` resolved once for the whole image (every block, every plane).
+
+    Estimated on the middle plane's central window of 2048 pixels, read alone from a lazy image;
+    the number goes into the job record, so a resumed job keeps it.
+    """
+    if settings.scale != "auto":
+        return settings
+    model = _model(settings.model, settings.decoder) if settings.needs_model else None
+    planes = planes_of(image)
+    plane = planes.isel(plane=planes.sizes["plane"] // 2)
+    h, w = plane.sizes["y"], plane.sizes["x"]
+    window = plane.isel(y=slice(max(h // 2 - 1024, 0), h // 2 + 1024), x=slice(max(w // 2 - 1024, 0), w // 2 + 1024))
+    scale = resolve_scale(model, np.asarray(window.transpose("y", "x", ...).values), "auto", prompts=prompts)
+    print(f"scale auto: {scale:.3g}", file=sys.stderr)
+    return replace(settings, scale=scale)
 
 
 def _run_prompt_windows(settings: Settings, source: Path, out: Path, image: xr.DataArray, prompts: dict, block: int,

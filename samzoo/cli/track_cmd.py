@@ -31,6 +31,7 @@ from samzoo.errors import InputError
 from samzoo.io import read_boxes_csv, read_image, read_points_csv
 from samzoo.io.sequence import find_movies, first_frame_number, read_movie
 from samzoo.io.write import atomic_path
+from samzoo.segmentation.autoscale import parse_scale
 
 FORMATS = ("ctc", "napari", "geff", "trackmate", "table")
 # the per-movie input options and the file types their folders hold in a batch
@@ -90,9 +91,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", default=None, help="samzoo model for segmentation/propagation")
     parser.add_argument("--decoder", default=None,
                         help="micro-sam AIS decoder file (e.g. vit_b_decoder.pt) for a SAM/micro-sam --model file")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="auto mode: segment frames resized by this factor (> 1 for small objects; "
-                             "see samzoo segment --scale)")
+    parser.add_argument("--scale", type=parse_scale, default=1.0,
+                        help="auto mode: segment frames resized by this factor (> 1 for small objects), or "
+                             "'auto': estimated once on the middle frame (see samzoo segment --scale)")
     parser.add_argument("--max-distance", type=float, help="overlap linker: largest move per frame in pixels")
     parser.add_argument("--max-memory", type=float, default=4.0,
                         help="GiB: a Zarr movie whose image and labels would need more is tracked frame by frame "
@@ -302,9 +303,7 @@ def _check_options(args: argparse.Namespace) -> None:
     for flag, value in (("--pixel-size", args.pixel_size), ("--frame-interval", args.frame_interval)):
         if value is not None and not value > 0:
             raise InputError(f"{flag} must be positive, got {value}")
-    if not (0.125 <= args.scale <= 8):
-        raise InputError(f"--scale must be from 0.125 to 8, got {args.scale}")
-    if args.scale != 1 and (args.mode == "propagate" or args.masks):
+    if args.scale not in (1, "auto") and (args.mode == "propagate" or args.masks):
         raise InputError("--scale applies when track segments the frames itself (--mode auto without --masks)")
 
 

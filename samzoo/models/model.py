@@ -40,6 +40,9 @@ class ModelConfig:
     # to uint8, each tile resized to the input size on its longest side, padded after normalising.
     # False: samzoo's (percentile normalisation, tiles padded at their own size); its models are trained so.
     sam_input: bool = False
+    # median object diameter (pixels) the model was trained to segment; scale="auto" rescales
+    # images to it. None: not recorded (models trained before 2026-12), DEFAULT_OBJECT_DIAMETER.
+    object_diameter: float | None = None
 
 
 class SamzooModel(torch.nn.Module):

@@ -14,10 +14,32 @@ from dataclasses import replace
 from typing import Callable, Mapping
 
 import numpy as np
+from skimage.measure import regionprops
 from skimage.transform import resize
 
 from samzoo.errors import InputError
 from samzoo.segmentation.predictor import Prompt
+
+# scales that scale="auto" (and diameter-normalised training) may choose: beyond them a tiled
+# image grows 16x in area or objects shrink below a few pixels
+AUTO_SCALE_RANGE = (0.25, 4.0)
+
+
+def object_diameter(labels: np.ndarray, min_area: int = 10) -> float:
+    """Median equivalent diameter (pixels) of the objects of ``labels``; NaN if there are none.
+
+    The equivalent diameter is that of a disk of the object's area, as cellpose's ``diameter``.
+    Objects under ``min_area`` pixels (specks, slivers at a crop's edge) are left out.
+
+    Examples
+    --------
+    >>> labels = np.zeros((50, 50), int); labels[5:15, 5:15] = 1; labels[30:40, 30:40] = 2
+    >>> round(object_diameter(labels), 1)
+    11.3
+    """
+    sizes = [r.equivalent_diameter_area for r in regionprops(np.asarray(labels, dtype=np.int32))
+             if r.area >= min_area]
+    return float(np.median(sizes)) if sizes else float("nan")
 
 
 def rescale_image(image: np.ndarray, scale: float) -> np.ndarray:

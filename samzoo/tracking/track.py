@@ -202,7 +202,7 @@ def _trackastra_at_hand(name: str | Path) -> bool:
 def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, mode: str = "auto",
           model=None, start: np.ndarray | Mapping | None = None, start_frame: int = 0, linker: str = "auto",
           trackastra_model: str | Path = "general_2d", segmenter: str = "ais", zstack: bool = False,
-          split_merged: bool | None = None, scale: float = 1.0, workdir: str | Path | None = None,
+          split_merged: bool | None = None, scale: float | str = 1.0, workdir: str | Path | None = None,
           **link_options) -> TrackingResult:
     """Track objects in a movie.
 
@@ -232,9 +232,10 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         divisions back through frames where the two daughters are one pinched object
         (:func:`samzoo.tracking.merged.split_late_divisions`). Default: only when ``track``
         segments the movie itself (given masks are taken as they are).
-    scale : float
+    scale : float or "auto"
         ``mode="auto"`` without masks: segment every plane resized by this factor (see
-        :func:`segment_movie`).
+        :func:`segment_movie`); ``"auto"``: estimated once on the middle frame
+        (:func:`samzoo.segmentation.autoscale.estimate_scale`), the same for every frame.
     workdir : path, optional
         Track a movie larger than memory, frame by frame (``mode="auto"`` with the overlap
         linker only; see :func:`track_on_disk`): ``images`` and ``masks`` may then be lazy
@@ -256,7 +257,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
 
         if images is None or start is None:
             raise InputError("mode='propagate' needs the images and the objects to start from (labels or prompts)")
-        if scale != 1:
+        if scale not in (1, "auto"):
             raise InputError("scale applies to automatic segmentation (mode='auto'), not to propagation")
         if zstack:
             raise InputError("mode='propagate' follows objects in 2D movies (t, y, x); use mode='auto' for 3D + time")
@@ -264,6 +265,8 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         return _result(graph, labels, "propagate")
     if mode != "auto":
         raise InputError(f"unknown tracking mode {mode!r}; use 'auto' or 'propagate'")
+    if scale == "auto" and masks is None and images is not None:
+        model, scale = _auto_scale(images, model, segmenter, zstack)
     if workdir is not None:
         return track_on_disk(images, masks, workdir, model=model, linker=linker, segmenter=segmenter, zstack=zstack,
                              split_merged=split_merged, scale=scale, **link_options)
@@ -295,6 +298,20 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     if split_merged:
         graph, masks = split_late_divisions(graph, masks)
     return _result(graph, masks, "overlap")
+
+
+def _auto_scale(images, model, segmenter: str, zstack: bool):
+    """The model (loaded if needed) and the scale that ``scale="auto"`` means for this movie."""
+    from samzoo.segmentation.autoscale import resolve_scale
+
+    if segmenter != "ais":
+        return model, 1.0  # the classical baseline has no preferred object size
+    if model is None:
+        from samzoo.models.load import load_model
+
+        model = load_model()
+    frame = np.asarray(images[len(images) // 2])  # one frame read, even from a lazy movie
+    return model, resolve_scale(model, frame[len(frame) // 2] if zstack else frame, "auto")
 
 
 def _result(graph: nx.DiGraph, masks: np.ndarray, linker: str) -> TrackingResult:

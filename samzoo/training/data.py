@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from samzoo.errors import InputError
 from samzoo.io.normalize import colour_to_grey, percentile_normalize
+from samzoo.segmentation.rescale import AUTO_SCALE_RANGE, object_diameter
 
 
 @dataclass
@@ -158,12 +159,16 @@ class CropSampler:
         Smallest and largest zoom factor applied to a crop (>1 enlarges the objects).
     strong : bool
         Add inverted contrast (probability 0.3), blur (0.25) and stronger noise (up to 0.1).
+    target_diameter : float, optional
+        Bring each pair's objects to this median diameter (pixels) before the random zoom, as
+        ``scale="auto"`` does at inference; a small model then learns one object size well
+        instead of every size badly. None: pairs keep their own object sizes.
     """
 
     def __init__(self, pairs: list[TrainingPair], weights: Sequence[float] | None = None,
                  crop_size: int = 512, seed: int = 0, object_bias: float = 0.7,
                  visible_targets: bool = False, scale_range: tuple[float, float] = (0.75, 1.33),
-                 strong: bool = False) -> None:
+                 strong: bool = False, target_diameter: float | None = None) -> None:
         if not pairs:
             raise InputError("no training pairs")
         self.pairs = pairs
@@ -174,12 +179,19 @@ class CropSampler:
         self.visible_targets = visible_targets
         self.scale_range = scale_range
         self.strong = strong
+        self.target_diameter = target_diameter
+        self.base_scale = np.ones(len(pairs))
+        if target_diameter:
+            diameters = np.array([object_diameter(p.labels) for p in pairs])
+            # planes without objects keep their size; the clip keeps a crop's source region sensible
+            self.base_scale = np.clip(np.nan_to_num(target_diameter / diameters, nan=1.0), *AUTO_SCALE_RANGE)
         self.rng = np.random.default_rng(seed)
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``image (3, S, S)`` in 0..255, ``labels (S, S)`` int64, ``targets (3, S, S)``."""
-        pair = self.pairs[self.rng.choice(len(self.pairs), p=self.p)]
-        scale = float(np.exp(self.rng.uniform(*np.log(self.scale_range))))
+        index = self.rng.choice(len(self.pairs), p=self.p)
+        pair = self.pairs[index]
+        scale = self.base_scale[index] * float(np.exp(self.rng.uniform(*np.log(self.scale_range))))
         src = int(round(self.crop_size / scale))  # side of the region read from the pair
         y0, x0 = self._crop_origin(pair, src)
         stack = np.concatenate([pair.image[None], pair.labels[None].astype(np.float32), pair.targets,

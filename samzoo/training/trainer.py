@@ -293,7 +293,7 @@ class Trainer:
         # one (AIS loss 1.57 eval vs 0.88 train mode at step 500 of the samzoo_tiny run).
         # A frozen encoder keeps its statistics: its embeddings may already be pooled.
         recalibrate_batchnorm(self.model, CropSampler(self.sampler.pairs, None, self.sampler.crop_size,
-                                                      seed=4321), self.config.device,
+                                                      seed=4321, target_diameter=self.sampler.target_diameter), self.config.device,
                               include_encoder=not self.config.freeze_encoder)
         self.model.eval()
         with torch.no_grad():

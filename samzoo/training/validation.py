@@ -11,27 +11,30 @@ from samzoo.training.losses import ais_loss
 from samzoo.training.prompts import random_points_in
 
 
-def validation_crops(pairs: list[TrainingPair], crop_size: int, n_crops: int = 12) -> list[tuple]:
+def validation_crops(pairs: list[TrainingPair], crop_size: int, n_crops: int = 12,
+                     target_diameter: float | None = None) -> list[tuple]:
     """``n_crops`` crops ``(image, labels, targets)`` of ``pairs``, the same ones on every call.
 
     The sampler is seeded, and so is the noise its augmentation draws from torch's global
     generator (without that, runs, resumed runs and scripts scoring a model afresh would each
     score slightly different pixels); the caller's random state is left as it was.
     """
-    sampler = CropSampler(pairs, crop_size=crop_size, seed=1234)
+    sampler = CropSampler(pairs, crop_size=crop_size, seed=1234, target_diameter=target_diameter)
     with torch.random.fork_rng():
         torch.manual_seed(1234)
         return [sampler.sample() for _ in range(n_crops)]
 
 
-def make_validation(pairs: list[TrainingPair], crop_size: int, n_crops: int = 12):
+def make_validation(pairs: list[TrainingPair], crop_size: int, n_crops: int = 12,
+                    target_diameter: float | None = None):
     """A fixed set of held-out crops and a function scoring a model on them.
 
     Score = mean IoU of one positive point per object (best of SAM's 3 masks by predicted IoU)
     minus the AIS loss; higher is better. The crops are drawn once (:func:`validation_crops`),
-    so scores of different steps, runs and scripts compare the same pixels.
+    so scores of different steps, runs and scripts compare the same pixels; with
+    ``target_diameter`` their objects are brought to that size, as in diameter-normalised training.
     """
-    crops = validation_crops(pairs, crop_size, n_crops)
+    crops = validation_crops(pairs, crop_size, n_crops, target_diameter)
 
     def validate(model) -> dict:
         ious, ais = [], []

@@ -75,3 +75,17 @@ def test_scale_range_zooms(hela_frame):
             sizes += counts.tolist()
         areas[zoom] = np.median(sizes)
     assert areas[2.0] > 8 * areas[0.5]  # 16x in area, less what the crop's edge cuts
+
+
+def test_target_diameter_brings_every_source_to_one_size(hela_frame, shared_data):
+    """HeLa nuclei (~28 px) and 3D-nuclei slices (~10 px) come out of the sampler at one size."""
+    from samzoo.segmentation.rescale import object_diameter
+
+    small = make_pair(tifffile.imread(shared_data / "nuclei3d_img.tif")[15],
+                      tifffile.imread(shared_data / "nuclei3d_mask.tif")[15])
+    for pair in (make_pair(*hela_frame), small):
+        sampler = CropSampler([pair], crop_size=128, seed=0, scale_range=(1, 1), object_bias=1.0,
+                              target_diameter=40)
+        seen = [object_diameter(sampler.sample()[1].numpy()) for _ in range(8)]
+        # objects cut by the crop's edge look smaller: the median is a little under the target
+        assert 28 < np.nanmedian(seen) < 46, (pair.name, seen)
