@@ -45,8 +45,11 @@ def model_diameter(model) -> float:
     return float(getattr(model.config, "object_diameter", None) or DEFAULT_OBJECT_DIAMETER)
 
 
-def parse_scale(value: str | float) -> str | float:
-    """``"auto"`` or a number from 0.125 to 8 (what ``--scale`` accepts), else an InputError."""
+def parse_scale(value: str | float | None) -> str | float | None:
+    """``"auto"``, a number from 0.125 to 8 (what ``--scale`` accepts) or None (the model's
+    default, see :func:`resolve_scale`), else an InputError."""
+    if value is None:
+        return None
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
     try:
@@ -131,9 +134,18 @@ def estimate_scale(model, image: np.ndarray, *, prompts: Mapping | None = None) 
     return _snap(found[-1] * target / seen[found[-1]])
 
 
-def resolve_scale(model, image: np.ndarray, scale: str | float, *, prompts: Mapping | None = None) -> float:
-    """``scale`` as a number: ``"auto"`` estimated on ``image`` (:func:`estimate_scale`)."""
+def resolve_scale(model, image: np.ndarray, scale: str | float | None, *,
+                  prompts: Mapping | None = None) -> float:
+    """``scale`` as a number: ``"auto"`` estimated on ``image`` (:func:`estimate_scale`).
+
+    ``None`` means the model's default: ``"auto"`` for a model trained on objects brought to
+    one size (its config records ``object_diameter``: it needs images brought to that size),
+    1 for the others (trained on objects as they come, they know their training kinds at
+    their native sizes).
+    """
     scale = parse_scale(scale)
+    if scale is None:
+        scale = "auto" if model is not None and getattr(model.config, "object_diameter", None) else 1.0
     if scale != "auto":
         return float(scale)
     if model is None:  # the classical baseline has no preferred size

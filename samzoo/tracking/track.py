@@ -202,7 +202,7 @@ def _trackastra_at_hand(name: str | Path) -> bool:
 def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, mode: str = "auto",
           model=None, start: np.ndarray | Mapping | None = None, start_frame: int = 0, linker: str = "auto",
           trackastra_model: str | Path = "general_2d", segmenter: str = "ais", zstack: bool = False,
-          split_merged: bool | None = None, scale: float | str = 1.0, workdir: str | Path | None = None,
+          split_merged: bool | None = None, scale: float | str | None = 1.0, workdir: str | Path | None = None,
           **link_options) -> TrackingResult:
     """Track objects in a movie.
 
@@ -235,7 +235,8 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     scale : float or "auto"
         ``mode="auto"`` without masks: segment every plane resized by this factor (see
         :func:`segment_movie`); ``"auto"``: estimated once on the middle frame
-        (:func:`samzoo.segmentation.autoscale.estimate_scale`), the same for every frame.
+        (:func:`samzoo.segmentation.autoscale.estimate_scale`), the same for every frame;
+        None: the model's default (:func:`samzoo.segmentation.autoscale.resolve_scale`).
     workdir : path, optional
         Track a movie larger than memory, frame by frame (``mode="auto"`` with the overlap
         linker only; see :func:`track_on_disk`): ``images`` and ``masks`` may then be lazy
@@ -257,7 +258,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
 
         if images is None or start is None:
             raise InputError("mode='propagate' needs the images and the objects to start from (labels or prompts)")
-        if scale not in (1, "auto"):
+        if scale not in (1, "auto", None):
             raise InputError("scale applies to automatic segmentation (mode='auto'), not to propagation")
         if zstack:
             raise InputError("mode='propagate' follows objects in 2D movies (t, y, x); use mode='auto' for 3D + time")
@@ -265,8 +266,9 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         return _result(graph, labels, "propagate")
     if mode != "auto":
         raise InputError(f"unknown tracking mode {mode!r}; use 'auto' or 'propagate'")
-    if scale == "auto" and masks is None and images is not None:
-        model, scale = _auto_scale(images, model, segmenter, zstack)
+    if scale in ("auto", None):
+        model, scale = _auto_scale(images, model, segmenter, zstack, scale) if masks is None and images is not None \
+            else (model, 1.0)
     if workdir is not None:
         return track_on_disk(images, masks, workdir, model=model, linker=linker, segmenter=segmenter, zstack=zstack,
                              split_merged=split_merged, scale=scale, **link_options)
@@ -300,8 +302,8 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     return _result(graph, masks, "overlap")
 
 
-def _auto_scale(images, model, segmenter: str, zstack: bool):
-    """The model (loaded if needed) and the scale that ``scale="auto"`` means for this movie."""
+def _auto_scale(images, model, segmenter: str, zstack: bool, scale: str | None):
+    """The model (loaded if needed) and the number that ``scale`` ("auto" or None) means for this movie."""
     from samzoo.segmentation.autoscale import resolve_scale
 
     if segmenter != "ais":
@@ -311,7 +313,7 @@ def _auto_scale(images, model, segmenter: str, zstack: bool):
 
         model = load_model()
     frame = np.asarray(images[len(images) // 2])  # one frame read, even from a lazy movie
-    return model, resolve_scale(model, frame[len(frame) // 2] if zstack else frame, "auto")
+    return model, resolve_scale(model, frame[len(frame) // 2] if zstack else frame, scale)
 
 
 def _result(graph: nx.DiGraph, masks: np.ndarray, linker: str) -> TrackingResult:

@@ -20,7 +20,8 @@ def shipped_model():
 def test_parse_scale():
     assert parse_scale("auto") == "auto" and parse_scale(" AUTO ") == "auto"
     assert parse_scale("2") == 2.0 and parse_scale(0.5) == 0.5
-    for bad in ("big", "0", "9", None):
+    assert parse_scale(None) is None  # the model's default
+    for bad in ("big", "0", "9", ""):
         with pytest.raises(InputError, match="scale"):
             parse_scale(bad)
 
@@ -78,3 +79,14 @@ def test_cli_scale_auto(tmp_path, hela_frame, capsys):
     assert tifffile.imread(tmp_path / "out.tif").max() > 3
     with pytest.raises(SystemExit):
         main(["segment", str(tmp_path / "in.tif"), "-o", str(tmp_path / "x.tif"), "--scale", "huge"])
+
+
+def test_the_default_scale_follows_the_model(shipped_model, tiny_model):
+    """None: "auto" for a model trained on objects brought to one size, 1 for the others."""
+    from dataclasses import replace
+
+    image = np.zeros((32, 32))
+    assert resolve_scale(tiny_model, image, None) == 1.0  # no object_diameter recorded
+    normalised = type(tiny_model)(replace(tiny_model.config, object_diameter=20.0))
+    boxes = {1: Prompt(box=[0, 0, 9, 9])}  # 10 px boxes: the size is known without probing
+    assert resolve_scale(normalised, image, None, prompts=boxes) == pytest.approx(20 / (10 / 1.13), rel=0.05)
