@@ -81,6 +81,27 @@ def segment_plane(model, plane: np.ndarray, *, mode: str = "ais", prompts: Mappi
     return automatic(model, plane, embeddings=embeddings)
 
 
+def segment_plane_at(model, plane: np.ndarray, scale: float = 1.0, *, prompts: Mapping | None = None,
+                     **options) -> np.ndarray:
+    """Labels ``(H, W)`` of one 2D plane segmented at ``scale`` times its size, on its own grid.
+
+    NaN and infinite pixels (in any channel) are background (label 0): no object claims a pixel
+    that holds no measurement. ``options`` are those of :func:`segment_plane`.
+    """
+    from samzoo.segmentation.rescale import segment_rescaled
+
+    def native(image: np.ndarray, given: Mapping | None = None) -> np.ndarray:
+        return segment_plane(model, image, prompts=given, **options)
+
+    labels = segment_rescaled(native, plane, scale, prompts=prompts)
+    if plane.dtype.kind == "f":
+        missing = ~np.isfinite(plane)
+        missing = missing.any(-1) if missing.ndim == 3 else missing
+        if missing.any():
+            labels = np.where(missing, 0, labels).astype(labels.dtype, copy=False)
+    return labels
+
+
 def planes_of(array: xr.DataArray) -> xr.DataArray:
     """The 2D planes of an image, one per ``t``/``z`` position, along a new ``plane`` dim (first)."""
     planes = [d for d in array.dims if d in ("t", "z")]
@@ -93,7 +114,7 @@ def plane_image(planes: xr.DataArray, i: int) -> np.ndarray:
 
 
 def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = None, axes: str | None = None,
-            scale: float | str = 1.0, merge_z: bool = True, min_z_extent: int = 1, tile_size: int | None = None,
+            scale: float | str | None = None, merge_z: bool = True, min_z_extent: int = 1, tile_size: int | None = None,
             halo: int | None = None, cache=True, progress: bool = False) -> np.ndarray | xr.DataArray:
     """Segment an image, a volume or a movie: every 2D plane, then 3D objects joined across z.
 
@@ -108,11 +129,14 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         For a 2D image only.
     axes : str, optional
         E.g. ``"tyx"`` for an array whose dims cannot be guessed.
-    scale : float or "auto"
+    scale : float, "auto" or None
         Segment at this many times the size (small objects: 2), labels back on the input grid.
+        None (default): the model's default, ``"auto"`` for models trained for it (the shipped
+        model since 2026-12), else 1 (:func:`samzoo.segmentation.autoscale.resolve_scale`).
         ``"auto"``: the scale that brings the objects to the size the model knows, estimated
         once on the middle plane and used for all (:func:`samzoo.segmentation.autoscale.estimate_scale`);
-        the chosen number is in the result's ``attrs["scale"]`` for a DataArray.
+        the chosen number is in the result's ``attrs["scale"]`` for a DataArray. At any scale,
+        NaN and infinite pixels are background (label 0).
     merge_z : bool
         Join per-slice objects into 3D objects (:func:`samzoo.segmentation.volume.merge_slices`).
     min_z_extent : int
@@ -131,7 +155,6 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
     from tqdm import tqdm
 
     from samzoo.segmentation.autoscale import resolve_scale
-    from samzoo.segmentation.rescale import segment_rescaled
 
     array = as_dataarray(image, axes)
     if prompts is not None and any(d in array.dims for d in ("t", "z")):
@@ -144,14 +167,11 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
     planes = planes_of(array)
     one = len(flat) == 1
 
-    def native(plane: np.ndarray, given: Mapping | None = None) -> np.ndarray:
-        return segment_plane(model, plane, mode=mode, prompts=given, tile_size=tile_size, halo=halo, cache=cache,
-                             progress=progress and one)
-
     # one scale for every plane: a movie's or a volume's objects keep their size from plane to plane
     scale = resolve_scale(model, plane_image(planes, len(flat) // 2), scale, prompts=prompts)
     for i in tqdm(range(len(flat)), desc="planes", disable=not progress or one):
-        flat[i] = segment_rescaled(native, plane_image(planes, i), scale, prompts=prompts)
+        flat[i] = segment_plane_at(model, plane_image(planes, i), scale, prompts=prompts, mode=mode,
+                                   tile_size=tile_size, halo=halo, cache=cache, progress=progress and one)
     if "z" in dims and merge_z:
         from samzoo.segmentation.volume import merge_slices
 
@@ -214,6 +234,7 @@ def track(movie, model=None, *, masks=None, axes: str | None = None,
         masks = np.asarray(masks.values if isinstance(masks, xr.DataArray) else masks)
     elif model is not None:
         model = _model_of(model)
+    options.setdefault("scale", None)  # the model's default, as samzoo.segment
     result = track_arrays(np.asarray(array.values), masks, model=model, zstack="z" in array.dims, **options)
     labels = np.asarray(result.masks)
     if not isinstance(movie, xr.DataArray):

@@ -13,9 +13,9 @@ The contract of a batch (:func:`run_batch`):
 
 The work runs on a local dask.distributed cluster by default (one worker in this process,
 threads, so a model is loaded once and shared), or on an existing cluster given by its
-scheduler address. ``samzoo segment`` uses it for folders of files and for images larger than
-memory (one unit per block); ``samzoo track`` for many movies (one unit per movie, its output
-a folder written atomically).
+scheduler address. :func:`samzoo.segment_files` (``samzoo segment``) uses it for folders of files
+and for images larger than memory (one unit per block); :func:`samzoo.track_files`
+(``samzoo track``) for many movies (one unit per movie, its output a folder written atomically).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from tqdm import tqdm
 
-from samzoo.errors import BatchError, InputError, SamzooError
+from samzoo.errors import BatchError, InputError, SamzooError, in_option_style
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
 JOB_RECORD = ".samzoo-job.json"
@@ -48,10 +48,14 @@ class BatchReport:
         Outputs computed by this run.
     skipped : list of Path
         Outputs that existed already (finished by an earlier run) and were not recomputed.
+    results : dict of Path -> object
+        What ``work_fn`` returned for each output in ``done`` (e.g. counts and warnings, which
+        a worker in another process cannot print for the caller).
     """
 
     done: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
+    results: dict[Path, Any] = field(default_factory=dict)
 
 
 def expand_inputs(patterns: Sequence[str | os.PathLike]) -> list[Path]:
@@ -226,7 +230,9 @@ def run_batch(items: Sequence[Any], work_fn: Callable[[Any, Path], Any], out_pat
         Work units (file paths, tiles, ...). With a remote scheduler they and ``work_fn`` are
         sent to the workers (cloudpickle), so they should be small.
     work_fn : callable
-        Computes one unit and writes ``out_path`` atomically; its return value is ignored.
+        Computes one unit and writes ``out_path`` atomically; its return value (small and
+        picklable) is kept in :attr:`BatchReport.results`. It runs in the caller's option style
+        (:func:`samzoo.errors.option_style`), so its messages name parameters as the caller does.
     out_paths : sequence of path
         One per item, all different.
     scheduler, workers
@@ -260,6 +266,7 @@ def run_batch(items: Sequence[Any], work_fn: Callable[[Any, Path], Any], out_pat
     if len(set(out_paths)) != len(out_paths):
         raise ValueError("two items have the same output path")
     report = BatchReport()
+    work_fn = in_option_style(work_fn)
     todo = []
     for item, out in zip(items, out_paths):
         if out.exists():
@@ -271,9 +278,10 @@ def run_batch(items: Sequence[Any], work_fn: Callable[[Any, Path], Any], out_pat
     bar = tqdm(total=len(items), initial=len(report.skipped), desc=desc, unit=unit, disable=not progress)
     try:
         with open_client(scheduler, workers) if todo else _nothing() as client:
-            for out, error in _execute(client, work_fn, todo):
+            for out, error, value in _execute(client, work_fn, todo):
                 if error is None:
                     report.done.append(out)
+                    report.results[out] = value
                 else:
                     failures.append((out.name, error))
                 bar.update(1)
@@ -298,15 +306,15 @@ def _message(err: BaseException) -> str:
     return text if isinstance(err, SamzooError) else f"{type(err).__name__}: {text}"
 
 
-def _execute(client, work_fn, todo) -> Iterator[tuple[Path, str | None]]:
-    """Yield ``(out_path, None or error message)`` as units finish."""
+def _execute(client, work_fn, todo) -> Iterator[tuple[Path, str | None, Any]]:
+    """Yield ``(out_path, None or error message, work_fn's return value)`` as units finish."""
     if client is None:
         for item, out in todo:
             try:
-                work_fn(item, out)
-                yield out, None
+                value = work_fn(item, out)
+                yield out, None, value
             except Exception as err:  # noqa: BLE001 - one bad item must not stop the others
-                yield out, _message(err)
+                yield out, _message(err), None
         return
     import distributed
 
@@ -314,9 +322,9 @@ def _execute(client, work_fn, todo) -> Iterator[tuple[Path, str | None]]:
     try:
         for future in distributed.as_completed(futures):
             try:
-                future.result()
-                yield futures[future], None
+                value = future.result()
+                yield futures[future], None, value
             except Exception as err:  # noqa: BLE001 - collected and reported together
-                yield futures[future], _message(err)
+                yield futures[future], _message(err), None
     finally:
         client.cancel(list(futures))

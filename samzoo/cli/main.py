@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Sequence
 
-from samzoo.errors import SamzooError
+from samzoo.errors import SamzooError, option_style
 
 # Subcommand modules, in the order ``samzoo --help`` lists them.
 SUBCOMMANDS = [
@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # tifffile logs its repairs of damaged files as warnings; the error message says enough
         logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
-        return int(args.func(args) or 0)
+        with option_style("cli"):  # messages about parameters name them as options: --block-halo
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("samzoo: interrupted", file=sys.stderr)
         return 130

@@ -10,18 +10,22 @@ Axes rule (when the caller gives no ``axes``):
    for ``axes=``.
 
 Results are always in canonical order ``t, z, c, y, x`` (the dims present). Zarr inputs stay
-lazy (dask), so images larger than memory can be processed tile by tile.
+lazy (dask), so images larger than memory can be processed tile by tile. Physical pixel sizes
+stored in the file (OME-TIFF, ImageJ TIFF, OME-Zarr, samzoo's own outputs) become attributes
+(:mod:`samzoo.io.calibration`).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from samzoo.errors import InputError
+from samzoo.io.calibration import ome_zarr_sizes, size_attrs, tiff_sizes
 
 CANONICAL = "tzcyx"
 # tifffile axis codes -> ours; S (samples) is colour
@@ -88,7 +92,9 @@ def read_image(source, axes: str | None = None) -> xr.DataArray:
 
     Returns
     -------
-    xarray.DataArray, dims in ``t, z, c, y, x`` order; ``attrs["source"]`` names the file.
+    xarray.DataArray, dims in ``t, z, c, y, x`` order; ``attrs["source"]`` names the file, and
+    ``attrs["pixel_size_x"]``... give the physical pixel size when the file stores one
+    (:mod:`samzoo.io.calibration`).
 
     Examples
     --------
@@ -99,12 +105,14 @@ def read_image(source, axes: str | None = None) -> xr.DataArray:
         path = Path(source)
         if not path.exists():
             raise InputError(f"{path} does not exist")
-        data, file_axes = _read_file(path)
+        data, file_axes, (sizes, unit) = _read_file(path)
         try:
-            return as_dataarray(data, axes or file_axes, attrs={"source": str(path)})
+            array = as_dataarray(data, axes or file_axes, attrs={"source": str(path)})
         except InputError as err:  # name the file: in a batch, which one matters
             origin = "" if axes or not file_axes else f" (axes {file_axes!r} from the file's metadata)"
             raise InputError(f"{path}{origin}: {err}") from None
+        array.attrs.update(size_attrs(sizes, unit, array.dims))
+        return array
     return as_dataarray(source, axes)
 
 
@@ -125,7 +133,7 @@ def _check_fits_in_memory(path: Path, shape: tuple[int, ...], dtype) -> None:
 
 
 def _read_file(path: Path):
-    """``(array, axes or None)`` of a file; Zarr stays lazy."""
+    """``(array, axes or None, ({axis: pixel size}, unit))`` of a file; Zarr stays lazy."""
     suffix = path.suffix.lower()
     if suffix in (".tif", ".tiff"):
         import tifffile
@@ -136,19 +144,20 @@ def _read_file(path: Path):
                 axes = series.axes
                 _check_fits_in_memory(path, series.shape, series.dtype)
                 data = series.asarray()
+                calibration = tiff_sizes(tif)
         except InputError:
             raise
         except Exception as err:  # tifffile raises several types for broken files
             raise InputError(f"{path} is not a readable TIFF: {err}") from None
         known = all(a in TIFF_AXES for a in axes)
-        return data, "".join(TIFF_AXES[a] for a in axes) if known else None
+        return data, "".join(TIFF_AXES[a] for a in axes) if known else None, calibration
     if suffix == ".zarr" or (path.is_dir() and (path / "zarr.json").exists()):
         return _read_zarr(path)
     if suffix in (".png", ".jpg", ".jpeg"):
         import imageio.v3 as iio
 
         try:
-            return iio.imread(path), None
+            return iio.imread(path), None, ({}, None)
         except Exception as err:
             raise InputError(f"{path} is not a readable image: {err}") from None
     raise InputError(f"{path}: unsupported file type {suffix!r} (use TIFF, PNG, JPEG or Zarr)")
@@ -161,6 +170,7 @@ def _zarr_dims(array) -> str | None:
 
 
 def _read_zarr(path: Path):
+    """``(lazy array, axes or None, ({axis: pixel size}, unit))`` of a Zarr array, group or OME-Zarr."""
     import dask.array as da
     import zarr
 
@@ -169,7 +179,7 @@ def _read_zarr(path: Path):
     except Exception as err:
         raise InputError(f"{path} is not a readable Zarr store: {err}") from None
     if isinstance(node, zarr.Array):
-        return da.from_zarr(node), _zarr_dims(node)
+        return da.from_zarr(node), _zarr_dims(node), _stored_sizes(node.attrs)
     multiscales = node.attrs.get("multiscales") or node.attrs.get("ome", {}).get("multiscales")
     if not multiscales:
         # an xarray dataset (what write_labels and samzoo segment write): its one image array;
@@ -177,9 +187,72 @@ def _read_zarr(path: Path):
         images = {name: a for name, a in node.arrays() if a.ndim >= 2}
         if len(images) == 1:
             array = next(iter(images.values()))
-            return da.from_zarr(array), _zarr_dims(array)
+            return da.from_zarr(array), _zarr_dims(array), _stored_sizes(array.attrs)
         raise InputError(f"{path} is a Zarr group without OME 'multiscales' metadata and with "
                          f"{len(images) or 'no'} image arrays; point to the array inside it")
     first = multiscales[0]
     axes = "".join(a["name"] if isinstance(a, dict) else a for a in first.get("axes", []))
-    return da.from_zarr(node[first["datasets"][0]["path"]]), axes or None
+    return da.from_zarr(node[first["datasets"][0]["path"]]), axes or None, ome_zarr_sizes(multiscales)
+
+
+def _stored_sizes(attrs) -> tuple[dict[str, float], str | None]:
+    """Pixel sizes that samzoo wrote as array attributes (see :mod:`samzoo.io.calibration`)."""
+    sizes = {d: attrs[f"pixel_size_{d}"] for d in "zyx" if isinstance(attrs.get(f"pixel_size_{d}"), (int, float))}
+    return sizes, attrs.get("pixel_unit")
+
+
+@dataclass(frozen=True)
+class PixelSummary:
+    """What an image's pixels hold, for the checks before segmenting it (:func:`pixel_summary`).
+
+    Attributes
+    ----------
+    pixels : int
+        Pixels (a colour pixel counts once).
+    missing : int
+        Pixels with a NaN or infinite value (in any channel).
+    low, high : float
+        The smallest and largest finite value (NaN when there is none).
+    """
+
+    pixels: int
+    missing: int
+    low: float
+    high: float
+
+    @property
+    def blank(self) -> str | None:
+        """Why the image holds nothing to segment (no finite value, or one value everywhere); None if it does."""
+        if self.missing == self.pixels:
+            return "every pixel is NaN or infinite"
+        if self.low == self.high:
+            return f"every pixel has the value {self.low:g}" + (" or is NaN or infinite" if self.missing else "")
+        return None
+
+
+def pixel_summary(image: xr.DataArray) -> PixelSummary:
+    """Count the NaN/infinite pixels of an image and find its finite range, in one pass (lazy images too).
+
+    Examples
+    --------
+    >>> summary = pixel_summary(read_image(np.array([[1.0, np.nan], [1.0, 1.0]])))
+    >>> summary.missing, summary.blank
+    (1, 'every pixel has the value 1 or is NaN or infinite')
+    """
+    data = image.data
+    channels = image.dims.index("c") if "c" in image.dims else None
+    if data.dtype.kind == "f":
+        finite = np.isfinite(data)
+        good = finite.all(axis=channels) if channels is not None else finite
+        parts = [(~good).sum(), np.where(finite, data, np.inf).min(), np.where(finite, data, -np.inf).max()]
+    else:
+        parts = [0, data.min(), data.max()]
+    if not all(isinstance(p, (int, np.generic, np.ndarray)) for p in parts):
+        import dask
+
+        parts = dask.compute(*parts)  # one pass over the chunks for all three
+    missing, low, high = int(parts[0]), float(parts[1]), float(parts[2])
+    pixels = int(np.prod([n for d, n in image.sizes.items() if d != "c"]))
+    if low > high:  # no finite value
+        low = high = float("nan")
+    return PixelSummary(pixels, missing, low, high)

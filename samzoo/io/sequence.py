@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from samzoo.errors import InputError
+from samzoo.io.calibration import calibration_attrs
 from samzoo.io.image import TIFF_AXES, _check_fits_in_memory, _read_zarr, as_dataarray, infer_axes, read_image
 
 Source = Path | tuple[Path, ...]
@@ -71,7 +72,7 @@ def image_header(path: Path) -> tuple[tuple[int, ...], str | None]:
         except Exception as err:
             raise InputError(f"{path} is not a readable image: {err}") from None
     if suffix == ".zarr" or (path.is_dir() and (path / "zarr.json").exists()):
-        data, axes = _read_zarr(path)  # lazy: no pixels are read
+        data, axes, _ = _read_zarr(path)  # lazy: no pixels are read
         return tuple(data.shape), axes
     raise InputError(f"{path}: unsupported file type {suffix!r} (use TIFF, PNG, JPEG or Zarr)")
 
@@ -163,7 +164,8 @@ def read_frames(paths: Sequence[Path], axes: str | None = None) -> xr.DataArray:
     Returns
     -------
     xarray.DataArray with a ``t`` coordinate: the frame numbers in the file names when each has
-    a distinct one (``t017.tif`` -> 17), else ``0, 1, ...``; ``attrs["source"]`` names the folder.
+    a distinct one (``t017.tif`` -> 17), else ``0, 1, ...``; ``attrs["source"]`` names the folder,
+    and the first frame's pixel size (:mod:`samzoo.io.calibration`) is kept.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -183,7 +185,8 @@ def read_frames(paths: Sequence[Path], axes: str | None = None) -> xr.DataArray:
         stack[i] = frame.values
     numbers = frame_numbers(paths) or list(range(len(paths)))
     source = paths[0].parent if len({p.parent for p in paths}) == 1 else paths[0]
-    movie = as_dataarray(stack, "t" + "".join(first.dims), attrs={"source": str(source)})
+    attrs = {**calibration_attrs(first.attrs), "source": str(source)}  # the first frame's pixel size
+    movie = as_dataarray(stack, "t" + "".join(first.dims), attrs=attrs)
     return movie.assign_coords(t=np.asarray(numbers, dtype=np.int64))
 
 
@@ -241,44 +244,3 @@ def _ambiguous(shape: tuple[int, ...], axes: str | None) -> bool:
 def _assumed(movie: xr.DataArray) -> xr.DataArray:
     movie.attrs["assumed_axes"] = "tyx"
     return movie
-
-
-def tiff_calibration(path: str | os.PathLike) -> dict:
-    """Pixel size and frame interval stored in a TIFF (ImageJ metadata or resolution tags in cm).
-
-    Returns
-    -------
-    dict with any of ``pixel_size`` (``(y, x)``, or ``(z, y, x)`` when ImageJ gives a spacing),
-    ``spatial_unit``, ``frame_interval`` and ``time_unit``; empty when the file says nothing
-    usable (inch-based resolutions are left out: most are a screen's 72 dpi, not a microscope's).
-    """
-    path = Path(path)
-    if path.suffix.lower() not in (".tif", ".tiff") or not path.is_file():
-        return {}
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages[0]
-            imagej = tif.imagej_metadata or {}
-            tags = {name: page.tags[name].value for name in ("XResolution", "YResolution", "ResolutionUnit")
-                    if name in page.tags}
-    except Exception:  # calibration is optional: an unreadable file fails later, with its own message
-        return {}
-    out: dict = {}
-    unit = str(imagej.get("unit", "")).strip()
-    resolution = int(tags.get("ResolutionUnit", 1))
-    if "XResolution" in tags and "YResolution" in tags and (unit or resolution == 3):
-        (xn, xd), (yn, yd) = tags["XResolution"], tags["YResolution"]
-        if xn > 0 and yn > 0:
-            scale = 1e4 if resolution == 3 and not unit else 1.0  # centimetres -> micrometres
-            size = (scale * yd / yn, scale * xd / xn)
-            if "spacing" in imagej:
-                size = (float(imagej["spacing"]),) + size
-            if size != (1.0,) * len(size) or unit not in ("", "pixel"):
-                out["pixel_size"] = size
-                out["spatial_unit"] = {"micron": "µm", "um": "µm", "\\u00B5m": "µm"}.get(unit, unit or "µm")
-    if float(imagej.get("finterval", 0) or 0) > 0:
-        out["frame_interval"] = float(imagej["finterval"])
-        out["time_unit"] = str(imagej.get("tunit", "sec"))
-    return out

@@ -1,7 +1,8 @@
 """Writing results atomically: a temporary file in the target folder, then ``os.replace``.
 
 A crash, a full disk or a read-only folder therefore never leaves a half-written output, and
-an earlier output of the same name survives a failed rewrite.
+an earlier output of the same name survives a failed rewrite. Jobs check their outputs with
+:func:`check_writable` before any work, so a bad output path fails in a moment, not after hours.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 import xarray as xr
 
 from samzoo.errors import OutputError
+from samzoo.io.calibration import ome_tiff_metadata
+
+LABEL_SUFFIXES = (".tif", ".tiff", ".zarr")
 
 
 def _umask() -> int:
@@ -83,7 +87,8 @@ def write_labels(labels: xr.DataArray | np.ndarray, path: str | os.PathLike) -> 
 
     The smallest unsigned integer type holding the largest label is used, and the axes are
     stored so that :func:`samzoo.io.read_image` reads them back. A DataArray's coords and attrs
-    go to Zarr too (via xarray).
+    go to Zarr too (via xarray); its physical pixel size (``attrs["pixel_size_x"]``...,
+    :mod:`samzoo.io.calibration`) goes to a TIFF as OME metadata.
 
     Returns
     -------
@@ -94,20 +99,64 @@ def write_labels(labels: xr.DataArray | np.ndarray, path: str | os.PathLike) -> 
         labels, dims=tuple("tzyx"[-np.ndim(labels):]) if np.ndim(labels) <= 4 else None)
     values = _smallest_uint(np.asarray(array.values))
     axes = "".join(str(d) for d in array.dims)
-    suffix = path.suffix.lower()
+    suffix = label_suffix(path)
     if suffix in (".tif", ".tiff"):
         import tifffile
 
+        physical = ome_tiff_metadata(array.attrs)  # OME-XML only with a pixel size: other files stay as they were
         with atomic_path(path) as tmp:
-            tifffile.imwrite(tmp, values, photometric="minisblack", metadata={"axes": axes.upper()},
-                             compression="zlib")
-    elif suffix == ".zarr":
+            tifffile.imwrite(tmp, values, photometric="minisblack", metadata={"axes": axes.upper(), **physical},
+                             compression="zlib", ome=bool(physical) or None)
+    else:
         out = array.copy(data=values)
         out.attrs = {k: v for k, v in array.attrs.items() if isinstance(v, (str, int, float, bool))}
         with atomic_path(path, directory=True) as tmp:
             out.to_dataset(name="labels").to_zarr(tmp, mode="w", consolidated=False)
-    else:
+    return path
+
+
+def label_suffix(path: str | os.PathLike) -> str:
+    """The suffix of a label file (``.tif``, ``.tiff`` or ``.zarr``), else an :class:`OutputError`."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in LABEL_SUFFIXES:
         raise OutputError(f"{path}: unsupported output type {suffix!r} (use .tif or .zarr)")
+    return suffix
+
+
+def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Refuse an output that cannot be written, before any work: its folder is a file or may not be written.
+
+    Parameters
+    ----------
+    path : path
+        A file (or ``.zarr`` folder) to be written, or with ``folder`` a folder to be written into.
+        Missing folders above it are fine (they are made): the nearest existing one must be a
+        folder this process may write.
+    folder : bool
+        ``path`` is a folder that receives files: if it exists, it must be a writable folder.
+
+    Returns
+    -------
+    Path, absolute.
+
+    Raises
+    ------
+    OutputError
+        ``cannot write PATH: FOLDER is a file, not a folder`` (or ``Permission denied``,
+        ``Read-only file system``).
+    """
+    path = Path(path).absolute()
+    existing = path if folder and path.exists() else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        try:
+            read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):  # not on every platform
+            read_only = False
+        raise OutputError(f"cannot write {path}: {'Read-only file system' if read_only else 'Permission denied'}")
     return path
 
 

@@ -44,10 +44,10 @@ def movie_calibration(source: str | Path, ndim: int, *, pixel_size: float | None
                       frame_interval: float | None = None) -> Calibration:
     """The calibration of a movie: the given pixel size (µm) and frame interval (s), else the file's own.
 
-    Without either, positions stay in pixels and times in frames (:func:`samzoo.io.sequence.tiff_calibration`
+    Without either, positions stay in pixels and times in frames (:func:`samzoo.io.calibration.tiff_calibration`
     reads what a TIFF stores). ``ndim`` is 2 or 3 (the spatial axes of a frame).
     """
-    from samzoo.io.sequence import tiff_calibration
+    from samzoo.io.calibration import tiff_calibration
 
     stored = tiff_calibration(source)
     size = tuple(stored.get("pixel_size", (1.0,) * ndim))

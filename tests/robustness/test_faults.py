@@ -161,14 +161,27 @@ def _run_with_read_only(folder: Path, command: list[str], cwd: Path) -> subproce
 
 
 def test_read_only_output_folder(tmp_path, frame_file):
+    """Refused before any work, in one line: segment and track, one input and a batch."""
+    from samzoo.tracking.simulate import simulate_movie
+
     readonly = tmp_path / "readonly"
     readonly.mkdir()
+    movies, masks = tmp_path / "movies", tmp_path / "masks"
+    movies.mkdir(), masks.mkdir()
+    movie = simulate_movie(n_frames=3, shape=(64, 64), n_cells=3, seed=0)
+    tifffile.imwrite(movies / "m.tif", movie.images, photometric="minisblack")
+    tifffile.imwrite(masks / "m.tif", movie.masks, photometric="minisblack")
+    track = ["--axes", "tyx", "--linker", "overlap", "--no-progress"]
     denied = "Permission denied" if os.geteuid() != 0 else "Read-only file system"
     for args, needles in (
-        ([frame_file, "-o", readonly / "labels.tif"], ["cannot write", "labels.tif", denied]),
-        ([frame_file.parent, "-o", readonly / "batch", "--no-progress"], ["cannot write", "batch", denied]),
-        ([frame_file.parent, "-o", readonly, "--no-progress"], ["cannot write", ".samzoo-job.json", denied]),
+        (["segment", frame_file, "-o", readonly / "labels.tif"], ["cannot write", "labels.tif", denied]),
+        (["segment", frame_file.parent, "-o", readonly / "batch", "--no-progress"], ["cannot write", "batch", denied]),
+        (["segment", frame_file.parent, "-o", readonly, "--no-progress"], ["cannot write", ".samzoo-job.json", denied]),
+        (["track", movies / "m.tif", "--masks", masks / "m.tif", "-o", readonly / "tracks", *track],
+         ["cannot write", "tracks", denied]),
+        (["track", movies, "--masks", masks, "-o", readonly, *track], ["cannot write", ".samzoo-job.json", denied]),
     ):
-        result = _run_with_read_only(readonly, _cli("segment", *args, "--mode", "classical"), tmp_path)
+        mode = ["--mode", "classical"] if args[0] == "segment" else []
+        result = _run_with_read_only(readonly, _cli(*args, *mode), tmp_path)
         _assert_one_line_error(result, *needles)
     assert os.listdir(readonly) == []

@@ -158,8 +158,8 @@ CASES = [
     ("ok", ["--tile", "-5"], "--tile must be at least 16"),
     ("ok", ["--halo", "100"], "too large for tiles"),
     ("ok", ["--block", "10"], "--block must be at least 64"),
-    ("ok", ["--scale", "0"], "--scale must be from 0.125 to 8"),
-    ("ok", ["--scale", "nan"], "--scale must be from 0.125 to 8"),
+    ("ok", ["--scale", "0"], "--scale must be 'auto' or from 0.125 to 8"),
+    ("ok", ["--scale", "nan"], "--scale must be 'auto' or from 0.125 to 8"),
     ("ok", ["--workers", "0"], "--workers"),
 ]
 
@@ -175,16 +175,20 @@ def test_cli_bad_input_is_one_clear_line(tmp_path, bad_files, model_file, capsys
     assert not (tmp_path / "out.tif").exists()
 
 
-def test_cli_constant_image_is_valid_and_empty(tmp_path, model_file, capsys):
+def test_cli_constant_image_is_one_clear_line(tmp_path, model_file, capsys):
+    """An image without anything to segment is an error on its own (a batch warns: tests/jobs)."""
     tifffile.imwrite(tmp_path / "flat.tif", np.full((70, 90), 1234, np.uint16))
-    for mode in ("ais", "amg", "apg", "classical"):
+    for mode in ("ais", "classical"):
         assert main(["segment", str(tmp_path / "flat.tif"), "-o", str(tmp_path / f"{mode}.tif"), "--mode", mode,
-                     "--model", str(model_file)]) == 0
-        assert not tifffile.imread(tmp_path / f"{mode}.tif").any()
-        assert "(0 objects" in capsys.readouterr().out
+                     "--model", str(model_file)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "flat.tif: every pixel has the value 1234: there is nothing to segment" in err
+        assert not (tmp_path / f"{mode}.tif").exists()
 
 
-def test_cli_one_pixel_image(tmp_path, model_file):
-    tifffile.imwrite(tmp_path / "dot.tif", np.array([[7]], np.uint16))
-    assert main(["segment", str(tmp_path / "dot.tif"), "-o", str(tmp_path / "l.tif"), "--model", str(model_file)]) == 0
-    assert tifffile.imread(tmp_path / "l.tif").shape == (1, 1)
+def test_cli_tiny_images(tmp_path, model_file):
+    tifffile.imwrite(tmp_path / "dots.tif", np.array([[7, 9]], np.uint16))
+    assert main(["segment", str(tmp_path / "dots.tif"), "-o", str(tmp_path / "l.tif"), "--model", str(model_file)]) == 0
+    assert tifffile.imread(tmp_path / "l.tif").shape == (1, 2)
+    tifffile.imwrite(tmp_path / "dot.tif", np.array([[7]], np.uint16))  # one pixel: one value, nothing to segment
+    assert main(["segment", str(tmp_path / "dot.tif"), "-o", str(tmp_path / "l.tif"), "--model", str(model_file)]) == 1

@@ -10,7 +10,7 @@ import tifffile
 
 from samzoo.cli.main import main
 from samzoo.errors import InputError
-from samzoo.io.sequence import tiff_calibration
+from samzoo.io.calibration import tiff_calibration
 from samzoo.tracking.export import Calibration, object_table, to_trackmate, write_table
 from samzoo.tracking.formats import read_ctc
 from samzoo.tracking.lineage import divisions, graph_from_tracks, relabel_tracks
