@@ -40,12 +40,16 @@ as a movie from its frame folder, tracked as ``samzoo track`` does (``samzoo.tra
 with the default model's AIS segmentation, then the overlap linker), written as a CTC result
 and scored against ``01_GT`` (``samzoo.tracking.evaluate_ctc_folders``: TRA, DET, LNK and
 division F1 on ``TRA``, CTC SEG on the annotated ``SEG`` frames), with the seconds per frame of
-the tracking (segmentation included).
+the tracking (segmentation included). With a trackastra model (``--trackastra-model``, e.g. the
+one ``scripts/train_trackastra_small.py`` trains on Fluo-N2DH-SIM+ 01, so that GOWT1 01 is held
+out), the same AIS masks are linked by trackastra too, as ``samzoo track --linker trackastra``
+does. Then the ground-truth TRA masks, labels shuffled in every frame, are linked by each linker
+(``GT masks`` rows: the linker alone, DET 1; ``--ctc-no-ais`` runs only these, in seconds).
 
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/bench_tracking.py [--seeds 5] [--frames 30] [--size 256] [--ctc]
-    OMP_NUM_THREADS=1 python scripts/bench_tracking.py --ctc-only
+    OMP_NUM_THREADS=1 python scripts/bench_tracking.py --ctc-only [--trackastra-model runs/trackastra_small]
 """
 
 from __future__ import annotations
@@ -144,8 +148,17 @@ def ctc_sequences(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("*/[0-9][0-9]") if p.is_dir() and p.with_name(p.name + "_GT").is_dir())
 
 
-def ctc_section(model, root: Path) -> int:
-    """Track every CTC sequence under ``root`` with ``model``'s AIS segmentation; print one row each."""
+def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = True) -> int:
+    """Track every CTC sequence under ``root``; print one row per sequence and way of tracking.
+
+    ``AIS`` rows segment with ``model`` as ``samzoo track`` does (objects at the border kept) and
+    link the same masks with each linker: ``overlap`` with the repairs of merged objects (what
+    ``samzoo track`` does), ``trackastra`` as ``samzoo track --linker trackastra`` does (no
+    repairs); their seconds include the segmentation. ``GT masks`` rows link the ground-truth TRA
+    masks with labels shuffled in every frame: the linker alone (DET is 1 by construction).
+    """
+    import tifffile
+
     from samzoo.io.sequence import read_movie
     from samzoo.tracking import evaluate_ctc_folders, to_ctc
 
@@ -153,27 +166,56 @@ def ctc_section(model, root: Path) -> int:
     if not sequences:
         print(f"# no CTC sequences with ground truth under {root}", file=sys.stderr)
         return 1
-    header = (f"{'sequence':24s} {'frames':>6s} {'TRA':>6s} {'SEG':>6s} {'DET':>6s} {'LNK':>6s} {'div_F1':>6s} "
-              f"{'tracks':>6s} {'div':>4s} {'GT tracks':>9s} {'GT div':>6s} {'s/frame':>8s}")
-    print(f"# CTC sequences under {root}: samzoo.tracking.track, AIS ({getattr(model, 'name', model)}), "
-          f"overlap linker; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
+    header = (f"{'sequence':24s} {'masks / linker':40s} {'frames':>6s} {'TRA':>6s} {'SEG':>6s} {'DET':>6s} "
+              f"{'LNK':>6s} {'div_F1':>6s} {'tracks':>6s} {'div':>4s} {'GT tracks':>9s} {'GT div':>6s} "
+              f"{'s/frame':>8s}")
+    print(f"# CTC sequences under {root}: AIS ({getattr(model, 'name', model)}) and ground-truth masks, "
+          f"overlap linker and trackastra ({trackastra or 'not run'}); "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}")
     print(header)
     print("-" * len(header))
     for folder in sequences:
         movie = read_movie(folder)
+        images = np.asarray(movie.values)
         first = int(movie.t.values[0])
-        start = time.perf_counter()
-        result = track(movie.values, model=model, segmenter="ais", linker="overlap")
-        seconds = time.perf_counter() - start
-        with tempfile.TemporaryDirectory() as tmp:
-            to_ctc(result.graph, result.masks, tmp, first_frame=first)
-            scores = evaluate_ctc_folders(tmp, folder.with_name(folder.name + "_GT"))
-        n_div = sum(1 for n in result.graph if result.graph.out_degree(n) >= 2)
-        gt_tracks = np.loadtxt(folder.with_name(folder.name + "_GT") / "TRA" / "man_track.txt", dtype=int, ndmin=2)
+        gt_dir = folder.with_name(folder.name + "_GT")
+        gt_tracks = np.loadtxt(gt_dir / "TRA" / "man_track.txt", dtype=int, ndmin=2)
         name = f"{folder.parent.name} {folder.name}"
-        print(f"{name:24s} {len(movie):6d} {scores['TRA']:6.4f} {scores.get('SEG', math.nan):6.4f} "
-              f"{scores['DET']:6.4f} {scores['LNK']:6.4f} {scores['div_F1']:6.4f} {len(result.tracks):6d} "
-              f"{n_div:4d} {len(gt_tracks):9d} {scores['gt_divisions']:6d} {seconds / len(movie):8.3f}", flush=True)
+
+        def row(label: str, result, seconds: float) -> None:
+            with tempfile.TemporaryDirectory() as tmp:
+                to_ctc(result.graph, result.masks, tmp, first_frame=first)
+                scores = evaluate_ctc_folders(tmp, gt_dir)
+            n_div = sum(1 for n in result.graph if result.graph.out_degree(n) >= 2)
+            print(f"{name:24s} {label:40s} {len(images):6d} {scores['TRA']:6.4f} {scores.get('SEG', math.nan):6.4f} "
+                  f"{scores['DET']:6.4f} {scores['LNK']:6.4f} {scores['div_F1']:6.4f} {len(result.tracks):6d} "
+                  f"{n_div:4d} {len(gt_tracks):9d} {scores['gt_divisions']:6d} {seconds / len(images):8.3f}",
+                  flush=True)
+
+        def linked(masks, linker: str, **options):
+            start = time.perf_counter()
+            if linker == "trackastra":
+                result = track(images, masks=masks, linker="trackastra", trackastra_model=trackastra)
+            else:
+                result = track(images, masks=masks, linker="overlap", **options)
+            return result, time.perf_counter() - start
+
+        if ais:
+            start = time.perf_counter()  # as samzoo track segments: AIS with the objects at the border
+            masks = segment_movie(images, model=model, segmenter="ais", border_objects=True)
+            seg_seconds = time.perf_counter() - start
+            result, seconds = linked(masks, "overlap", split_merged=True)
+            row("AIS / overlap", result, seg_seconds + seconds)
+            if trackastra:
+                result, seconds = linked(masks, "trackastra")
+                row(f"AIS / trackastra ({Path(trackastra).name})", result, seg_seconds + seconds)
+        gt_masks = shuffle_labels(np.stack([tifffile.imread(p) for p in sorted((gt_dir / "TRA").glob("man_track*.tif"))]),
+                                  seed=0)
+        result, seconds = linked(gt_masks, "overlap", split_merged=False)
+        row("GT masks / overlap", result, seconds)
+        if trackastra:
+            result, seconds = linked(gt_masks, "trackastra")
+            row(f"GT masks / trackastra ({Path(trackastra).name})", result, seconds)
     return 0
 
 
@@ -198,10 +240,12 @@ def main(argv=None) -> int:
     parser.add_argument("--ctc-root", type=Path, default=default_ctc_root(),
                         help="folder of CTC datasets (<dataset>/01 + <dataset>/01_GT); default "
                              "$SAMZOO_SHARED/data/ctc")
+    parser.add_argument("--ctc-no-ais", action="store_true",
+                        help="CTC sequences: only the ground-truth-mask rows (the linkers alone, no segmentation)")
     args = parser.parse_args(argv)
     if args.ctc_only:
-        model, model_kind = get_model()
-        return ctc_section(model, args.ctc_root)
+        model, model_kind = (None, "none") if args.ctc_no_ais else get_model()
+        return ctc_section(model, args.ctc_root, trackastra_source(args.trackastra_model), ais=not args.ctc_no_ais)
     model, model_kind = (None, "none") if args.skip_model_modes else get_model()
     models = {model_kind: model} if model is not None else {}
     if model is not None and args.finetuned_model:
@@ -294,7 +338,7 @@ def main(argv=None) -> int:
     if args.ctc:
         if model is None:
             model, model_kind = get_model()
-        return ctc_section(model, args.ctc_root)
+        return ctc_section(model, args.ctc_root, trackastra, ais=not args.ctc_no_ais)
     return 0
 
 

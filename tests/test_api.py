@@ -25,8 +25,10 @@ def test_segment_keeps_dims_coords_and_attrs(crops):
     assert isinstance(labels, xr.DataArray) and labels.dims == ("t", "y", "x")
     assert labels.coords["t"].values.tolist() == [0.0, 10.0] and labels.coords["x"].values[1] == 0.5
     assert labels.attrs["pixel_size_um"] == 0.5 and labels.attrs["model"] == model.name
-    for t in range(2):  # the same labels as segmenting each frame on its own
-        np.testing.assert_array_equal(labels.values[t], samzoo.segment_ais(model, crops[t]))
+    scale = labels.attrs["scale"]  # the model's default: one scale estimated for the whole movie
+    assert scale != 1 and model.config.object_diameter
+    for t in range(2):  # the same labels as segmenting each frame on its own at that scale
+        np.testing.assert_array_equal(labels.values[t], samzoo.segment(crops[t], model, scale=scale))
     assert labels.values.max() > 0
 
 

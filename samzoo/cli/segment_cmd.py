@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                            min_z_extent=args.min_z_extent, format=args.format, block=args.block,
                            block_halo=args.block_halo, decoder=args.decoder, scheduler=args.scheduler,
                            workers=args.workers, overwrite=args.overwrite, progress=not args.no_progress)
-    report(result, auto_scale=args.scale == "auto")
+    # say which scale was used whenever samzoo chose it (asked for, or the model's default)
+    report(result, auto_scale=args.scale == "auto" or (args.scale is None and result.scale not in (None, 1.0)))
     return 0
 
 

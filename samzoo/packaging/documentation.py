@@ -32,7 +32,7 @@ _AIS = """\
   {onnx_min} pixels a side). All hold the image encoder and AIS decoder and give the same maps; the
   state dict also holds SAM's prompt encoder and mask decoder, so samzoo loads the whole model
   from it.
-
+{object_size}
 ### Running it without samzoo (bioimageio.core)
 
 ```python
@@ -159,8 +159,13 @@ def package_documentation(kind: str, card_body: str, config: ModelConfig, *, in_
             "The preprocessing (`scale_range`, per sample) maps the image's 1st..99.8th percentile range "
             "to [0, 1], over the whole image (every block of an image shares it); the network clips to "
             "[0, 1]. That is samzoo's normalisation.")
+        object_size = "" if not config.object_diameter else (
+            f"- **Object size.** The model was trained on objects brought to a median diameter of about "
+            f"{config.object_diameter:g} pixels, and segments objects of that size best. The package "
+            "segments the image at the size it is given: resize images whose objects are far smaller or "
+            "larger first (samzoo finds the factor itself: `samzoo segment --scale auto`).\n")
         section = _AIS.format(channels=in_channels, size=size, halo=size // 8, package=package,
-                              onnx_min=3 * (size // 8),
+                              onnx_min=3 * (size // 8), object_size=object_size,
                               normalisation=normalisation, **WATERSHED_DEFAULTS,
                               watershed=", ".join(f"`{k}={v}`" for k, v in WATERSHED_DEFAULTS.items()))
         note = " (`samzoo.segmentation.ais.ais_maps` on the crop)"

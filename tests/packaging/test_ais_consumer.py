@@ -98,7 +98,8 @@ def test_documented_watershed_gives_samzoo_segment_labels(packages, real_images,
     path, image = real_images["wide"]
     tifffile.imwrite(tmp_path / "wide.tif", image)
     run = subprocess.run([sys.executable, "-m", "samzoo", "segment", str(tmp_path / "wide.tif"), "-o",
-                          str(tmp_path / "labels.tif"), "--mode", "ais", "--no-cache"], capture_output=True, text=True)
+                          str(tmp_path / "labels.tif"), "--mode", "ais", "--scale", "1", "--no-cache"],
+                         capture_output=True, text=True)  # the package segments at the size it is given
     assert run.returncode == 0, run.stderr[-3000:]
     expected = tifffile.imread(tmp_path / "labels.tif")
     namespace = {"maps": samzoo_maps["wide"]}
