@@ -68,6 +68,7 @@ from samzoo.errors import SamzooError
 from samzoo.segmentation.embeddings import compute_embeddings
 from samzoo.tracking import (evaluate_tracking, graph_from_tracks, link_overlap, link_trackastra, propagate,
                              simulate_movie)
+from samzoo.segmentation.autoscale import resolve_scale
 from samzoo.tracking.simulate import shuffle_labels
 from samzoo.tracking.track import segment_movie, track
 
@@ -202,7 +203,10 @@ def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = Tr
 
         if ais:
             start = time.perf_counter()  # as samzoo track segments: AIS with the objects at the border
-            masks = segment_movie(images, model=model, segmenter="ais", border_objects=True)
+            # the model's default scale, estimated once on the middle frame, as samzoo track does
+            scale = resolve_scale(model, images[len(images) // 2], None)
+            print(f"{name}: segmenting at scale {scale:.3g}", flush=True)
+            masks = segment_movie(images, model=model, segmenter="ais", border_objects=True, scale=scale)
             seg_seconds = time.perf_counter() - start
             result, seconds = linked(masks, "overlap", split_merged=True)
             row("AIS / overlap", result, seg_seconds + seconds)
