@@ -282,7 +282,7 @@ def _samzoo_modes(model, crops, args, tmp: Path, msam_python: str | None) -> tup
     agree = {k: [] for k in ("amg", "amg_exact")}
     job = {"mode": "decoder", "threads": args.threads, "input_size": model.input_size, "settings": SETTINGS,
            "images": []}
-    amg_kw = dict(points_per_side=args.points_per_side, **SETTINGS)
+    amg_kw = dict(points_per_side=args.points_per_side, method="samzoo", **SETTINGS)  # samzoo's AMG for any model
     compute_embeddings(model, np.zeros((64, 64), np.uint8), cache=False)  # warm-up
     labels_by_mode = []
     r = args.repeat
@@ -354,7 +354,7 @@ def _head_to_head(vit_model, checkpoint: Path, crops, args, tmp: Path, msam_pyth
     t_enc = t_amg = t_exact = 0.0
     ours, exact, feats = [], [], []
     compute_embeddings(vit_model, np.zeros((64, 64), np.uint8), cache=False)  # warm-up
-    amg_kw = dict(points_per_side=args.vit_t_points, **SETTINGS)
+    amg_kw = dict(points_per_side=args.vit_t_points, method="samzoo", **SETTINGS)
     for i, (name, image, gt) in enumerate(crops):
         emb, t = _timed(compute_embeddings, vit_model, image, cache=False)
         t_enc += t
@@ -422,7 +422,8 @@ def _whole_planes(model, datasets: list[str], args) -> dict:
             times["encoder"] += t
             shapes.append((image.shape[:2], len(emb.tiles)))
             for mode, fn, kw in (("ais", segment_ais, {}), ("amg", segment_amg,
-                                                            dict(points_per_side=args.points_per_side, **SETTINGS))):
+                                                            dict(points_per_side=args.points_per_side,
+                                                                 method="samzoo", **SETTINGS))):
                 labels, t = _timed(fn, model, image, embeddings=emb, repeat=args.repeat, **kw)
                 times[mode] += t
                 pairs[mode].append((labels, gt))

@@ -23,7 +23,8 @@ def add_parser(subparsers) -> None:
                     "prompts. Formats: ctc (OUTDIR/mask000.tif... and OUTDIR/res_track.txt), napari "
                     "(OUTDIR/napari_tracks.csv with track_id,t,[z,]y,x and OUTDIR/napari_graph.json), geff "
                     "(OUTDIR/tracks.geff), trackmate (OUTDIR/trackmate.xml, for Fiji's TrackMate; calibrated by "
-                    "--pixel-size/--frame-interval or the TIFF's own calibration), table (OUTDIR/table.csv: "
+                    "--pixel-size/--frame-interval or the TIFF's own calibration), table (OUTDIR/table.csv, or "
+                    "OUTDIR/table.parquet with --table-format parquet: "
                     "track_id,frame,[centroid_z,]centroid_y,centroid_x,area,mean_intensity,parent_track_id). "
                     "A folder or glob of single 2-D frames (a CTC sequence: t000.tif, t001.tif...) is one movie, in "
                     "natural order, and the CTC masks are numbered like its frames; a 3-D image without axes metadata "
@@ -54,6 +55,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--start-frame", type=int, default=0)
     parser.add_argument("--format", default="ctc", help="comma-separated: ctc, napari, geff, trackmate, table "
                                                         "(default ctc)")
+    parser.add_argument("--table-format", choices=("csv", "parquet"), default="csv",
+                        help="table: OUTDIR/table.csv (default) or OUTDIR/table.parquet (typed columns, NaN for "
+                             "missing intensities; needs pyarrow)")
     parser.add_argument("--pixel-size", type=float, help="trackmate: pixel size in micrometres (default: the TIFF's "
                                                          "calibration, else positions in pixels)")
     parser.add_argument("--frame-interval", type=float, help="trackmate: seconds between frames (default: the TIFF's "
@@ -89,8 +93,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     result = track_files(args.input, args.outdir, mode=args.mode, masks=args.masks, prompts=args.prompts,
                          boxes=args.boxes, start_labels=args.start_labels, start_frame=args.start_frame,
-                         format=args.format, axes=args.axes, model=args.model, decoder=args.decoder,
-                         segmenter=args.segmenter, scale=args.scale, linker=args.linker,
+                         format=args.format, table_format=args.table_format, axes=args.axes, model=args.model,
+                         decoder=args.decoder, segmenter=args.segmenter, scale=args.scale, linker=args.linker,
                          trackastra_model=args.trackastra_model, max_distance=args.max_distance,
                          max_memory=args.max_memory, pixel_size=args.pixel_size, frame_interval=args.frame_interval,
                          lineage_plot=args.lineage_plot, scheduler=args.scheduler, workers=args.workers,

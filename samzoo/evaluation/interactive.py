@@ -36,7 +36,7 @@ def _correction(pred: np.ndarray, gt: np.ndarray) -> tuple[tuple[int, int], int]
 
 def interactive_iou(model: SamzooModel, image: np.ndarray, labels: np.ndarray, *, start: str = "point",
                     n_corrections: int = 7, embeddings: ImageEmbeddings | None = None,
-                    min_area: int = 10) -> np.ndarray:
+                    min_area: int = 10, refine: bool | None = None) -> np.ndarray:
     """Mean IoU over the objects of ``labels`` after the first prompt and each correction.
 
     Parameters
@@ -48,6 +48,9 @@ def interactive_iou(model: SamzooModel, image: np.ndarray, labels: np.ndarray, *
     start : {"point", "box"}
     n_corrections : int
     embeddings : ImageEmbeddings, optional
+    refine : bool, optional
+        Passed to :func:`samzoo.segmentation.predictor.predict` (by default the AIS decoder's
+        foreground decides the borders where the model can).
 
     Returns
     -------
@@ -67,7 +70,7 @@ def interactive_iou(model: SamzooModel, image: np.ndarray, labels: np.ndarray, *
             prompts[r.label] = Prompt(box=[y0, x0, y1 - 1, x1 - 1])
         else:
             prompts[r.label] = Prompt(points=[_deepest_pixel(gts[r.label])], point_labels=[1])
-    results = predict(model, embeddings, prompts)
+    results = predict(model, embeddings, prompts, refine=refine)
     ious = []
     for round_ in range(n_corrections + 1):
         masks = {k: v.full_mask(labels.shape) for k, v in results.items()}
@@ -78,5 +81,5 @@ def interactive_iou(model: SamzooModel, image: np.ndarray, labels: np.ndarray, *
             (y, x), positive = _correction(masks[k], gts[k])
             prompts[k] = Prompt(points=np.vstack([p.points, [[y, x]]]), point_labels=np.append(p.point_labels, positive),
                                 box=p.box)
-        results = predict(model, embeddings, prompts, previous=results)
+        results = predict(model, embeddings, prompts, previous=results, refine=refine)
     return np.array(ious)

@@ -68,7 +68,8 @@ class TrackResult:
 def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output: str | os.PathLike, *,
                 mode: str = "auto", masks: str | os.PathLike | None = None, prompts: str | os.PathLike | None = None,
                 boxes: str | os.PathLike | None = None, start_labels: str | os.PathLike | None = None,
-                start_frame: int = 0, format: str | Sequence[str] = "ctc", axes: str | None = None, model: Any = None,
+                start_frame: int = 0, format: str | Sequence[str] = "ctc", table_format: str = "csv",
+                axes: str | None = None, model: Any = None,
                 decoder: str | os.PathLike | None = None, segmenter: str = "ais", scale: float | str | None = None,
                 linker: str = "auto", trackastra_model: str = "general_2d", max_distance: float | None = None,
                 max_memory: float = 4.0, pixel_size: float | None = None, frame_interval: float | None = None,
@@ -94,6 +95,8 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
         Propagation: the frame of the prompts.
     format : str or sequence of str
         ``"ctc"``, ``"napari"``, ``"geff"``, ``"trackmate"``, ``"table"``, comma-separated or a list.
+    table_format : {"csv", "parquet"}
+        The ``table`` format's file: ``table.csv``, or ``table.parquet`` (typed columns; needs pyarrow).
     axes : str, optional
         Axes of the movies (and masks) when the files do not say, e.g. ``"tzyx"``.
     model, decoder
@@ -154,9 +157,11 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
                  "lineage_plot": lineage_plot}
     per_movie = {name: str(value) for name, value in per_movie.items() if value}
     scale = _check_options(mode, per_movie, max_memory, workers, pixel_size, frame_interval, scale)
+    _check_table_format(table_format, formats)
     settings = TrackSettings(mode, axes, formats, linker, absolute(trackastra_model), segmenter, absolute(model),
                              max_distance, start_frame, link_masks=bool(masks), scale=scale, max_memory=max_memory,
-                             pixel_size=pixel_size, frame_interval=frame_interval, decoder=absolute(decoder))
+                             pixel_size=pixel_size, frame_interval=frame_interval, decoder=absolute(decoder),
+                             table_format=table_format)
     patterns = patterns_of(inputs)
     sources = find_movies(patterns)  # the frames of a folder or pattern are one movie
     frames = isinstance(sources[0], tuple)
@@ -195,6 +200,19 @@ def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, 
         raise InputError(f"{option('scale')} applies when track segments the frames itself "
                          f"({option('mode')} auto without {option('masks')})")
     return scale
+
+
+def _check_table_format(table_format: str, formats: tuple[str, ...]) -> None:
+    """A table format that exists, asked for with the table, and can be written: checked before any tracking."""
+    from samzoo.tracking.export import TABLE_FORMATS, require_parquet
+
+    if table_format not in TABLE_FORMATS:
+        raise InputError(f"unknown {option('table_format')} {table_format!r}; use {' or '.join(TABLE_FORMATS)}")
+    if table_format != "csv" and "table" not in formats:
+        raise InputError(f"{option('table_format')} {table_format} applies to {option('format')} table, "
+                         f"which is not among {','.join(formats)}")
+    if table_format == "parquet":
+        require_parquet()  # not after tracking a whole batch
 
 
 def _per_movie_files(name: str, folder: Path, inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
@@ -246,6 +264,8 @@ def _record(settings: TrackSettings, per_movie: dict) -> dict:
     for key in ("pixel_size", "frame_interval"):  # unset: records of earlier versions stay valid
         if record[key] is None:
             del record[key]
+    if record["table_format"] == "csv":  # the default: records of earlier versions stay valid
+        del record["table_format"]
     for name in (*PER_MOVIE_INPUTS, "lineage_plot"):
         record[name] = absolute(per_movie.get(name))
     if settings.needs_model:

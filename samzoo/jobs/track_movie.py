@@ -48,6 +48,7 @@ class TrackSettings:
     pixel_size: float | None = None  # trackmate calibration given by the caller
     frame_interval: float | None = None
     decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam model files
+    table_format: str = "csv"  # the table format's file: table.csv or table.parquet
 
     @property
     def needs_model(self) -> bool:
@@ -198,7 +199,8 @@ def _write(settings: TrackSettings, movie: Movie, outdir: Path, result, image, w
                                                    frame_interval=settings.frame_interval),
                      image_path=None if movie.frames else movie.source)
     if "table" in settings.formats:
-        write_table(result.graph, result.masks, outdir / "table.csv", images=image.data, first_frame=first_frame)
+        write_table(result.graph, result.masks, outdir / f"table.{settings.table_format}", images=image.data,
+                    first_frame=first_frame)
     parents, counts = np.unique(result.tracks[result.tracks[:, 3] > 0, 3], return_counts=True)
     n_div = int((counts >= 2).sum())  # a parent with one child is a bridged gap, not a division
     if movie.lineage_plot:

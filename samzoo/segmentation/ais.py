@@ -53,15 +53,36 @@ def ais_maps(model: SamzooModel, embeddings: ImageEmbeddings, *, progress: bool 
     if isinstance(model.ais_decoder, UNETRDecoder):
         return _unetr_maps(model, embeddings, device, progress)
     decoder = _inference_decoder(model.ais_decoder)
-    channels_last = torch.channels_last
     maps = np.empty((3,) + embeddings.shape, dtype=np.float32)  # the inner regions cover the image
     for tile in tqdm(embeddings.tiles, desc="AIS tiles", disable=not progress, leave=False):
-        x = model.preprocess(embeddings.tile_input(tile).to(device)).contiguous(memory_format=channels_last)
-        emb = torch.from_numpy(embeddings.features[tile.index][None]).to(device).contiguous(memory_format=channels_last)
-        out = decoder(emb, x)[0]
-        h, w = tile.outer[2] - tile.outer[0], tile.outer[3] - tile.outer[1]
-        maps[(slice(None),) + tile.inner_slice] = out[:, :h, :w][(slice(None),) + tile.inner_in_outer].cpu().numpy()
+        out = _tile_maps(model, decoder, embeddings, tile, device)
+        maps[(slice(None),) + tile.inner_slice] = out[(slice(None),) + tile.inner_in_outer].cpu().numpy()
     return maps
+
+
+def _tile_maps(model: SamzooModel, decoder: AISDecoder, embeddings: ImageEmbeddings, tile, device: torch.device
+               ) -> torch.Tensor:
+    """samzoo's AIS decoder on one tile: its maps ``(3, h, w)`` over the tile's outer region."""
+    channels_last = torch.channels_last
+    x = model.preprocess(embeddings.tile_input(tile).to(device)).contiguous(memory_format=channels_last)
+    emb = torch.from_numpy(embeddings.features[tile.index][None]).to(device).contiguous(memory_format=channels_last)
+    h, w = tile.outer[2] - tile.outer[0], tile.outer[3] - tile.outer[1]
+    return decoder(emb, x)[0][:, :h, :w]
+
+
+@torch.inference_mode()
+def tile_foreground(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np.ndarray:
+    """The foreground probability ``(h, w)`` of samzoo's AIS decoder over one tile's outer region.
+
+    Kept in ``embeddings.derived`` (per model and tile): prompts decoded later in the same tile
+    reuse it.
+    """
+    key = ("foreground", model.weights_hash or id(model), tile.index)
+    if key not in embeddings.derived:
+        decoder = _inference_decoder(model.ais_decoder)
+        device = next(model.parameters()).device
+        embeddings.derived[key] = _tile_maps(model, decoder, embeddings, tile, device)[0].cpu().numpy()
+    return embeddings.derived[key]
 
 
 def _unetr_maps(model: SamzooModel, embeddings: ImageEmbeddings, device: torch.device, progress: bool) -> np.ndarray:

@@ -22,6 +22,10 @@ prompt is itself cheaper than in SAM's own code path, see
 
 Candidates are filtered by predicted IoU and stability, de-duplicated by box NMS
 (torchvision), cleaned (small regions and holes) and painted largest first.
+
+That is samzoo's AMG, the default for samzoo's own models. SAM-family models (the published
+SAM and micro-sam models, and their files loaded by path) get micro-sam's AMG by default, step by
+step (:mod:`samzoo.segmentation.amg_microsam`); ``method=`` chooses either for any model.
 """
 
 from __future__ import annotations
@@ -38,13 +42,16 @@ from tqdm import tqdm
 
 from samzoo.errors import InputError
 from samzoo.models.model import SamzooModel
-from samzoo.segmentation.ais import ais_maps
+from samzoo.segmentation.ais import ais_maps, tile_foreground
+from samzoo.segmentation.amg_microsam import PRED_IOU_THRESHOLD, STABILITY_THRESHOLD, segment_amg_microsam
 from samzoo.segmentation.embeddings import ImageEmbeddings, compute_embeddings
 from samzoo.segmentation.predictor import ObjectMask, Prompt, predict, prompts_per_call
+from samzoo.segmentation.refine import can_refine, snap_to_foreground
 from samzoo.segmentation.watershed import watershed_from_maps
 from samzoo.segmentation.windows import bfloat16_decoder, decode_points, native_bfloat16
 
 APG_CHUNK = 512  # APG instances decoded at a time
+AMG_METHODS = ("samzoo", "micro-sam")
 
 
 def grid_points(embeddings: ImageEmbeddings, points_per_side: int) -> np.ndarray:
@@ -135,11 +142,11 @@ def amg_prompts(model: SamzooModel, embeddings: ImageEmbeddings, points_per_side
 
 
 def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbeddings | None = None,
-                points_per_side: int = 32, foreground_threshold: float | None = 0.3,
-                pred_iou_threshold: float = 0.7, stability_threshold: float = 0.85, nms_iou: float = 0.7,
-                min_size: int = 25, batch_size: int = 64, skip_covered: bool = True, max_rejected: int | None = 2,
-                give_up_margin: float | None = 0.15, window: int | None = 64, bfloat16: bool | None = None,
-                progress: bool = False) -> np.ndarray:
+                points_per_side: int = 32, method: str | None = None, foreground_threshold: float | None = 0.3,
+                pred_iou_threshold: float | None = None, stability_threshold: float | None = None,
+                nms_iou: float = 0.7, min_size: int | None = None, batch_size: int = 64, skip_covered: bool = True,
+                max_rejected: int | None = 2, give_up_margin: float | None = 0.15, window: int | None = 64,
+                bfloat16: bool | None = None, refine: bool | None = None, progress: bool = False) -> np.ndarray:
     """Automatic mask generation: a grid of point prompts through SAM's decoder.
 
     Parameters
@@ -148,16 +155,27 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     image : ndarray (H, W) or (H, W, C)
     embeddings : ImageEmbeddings, optional
     points_per_side : int
-        Grid density per model-input side (32 for a 512 input = one point per 16 pixels).
+        ``"samzoo"``: grid density per model-input side (32 for a 512 input = one point per 16
+        pixels), over each tile's inner region. ``"micro-sam"``: points per side of each tile
+        (with its halo), as SAM's grid.
+    method : {"samzoo", "micro-sam"}, optional
+        ``"micro-sam"``: micro-sam 1.8.14's ``AutomaticMaskGenerator`` with its defaults, step by
+        step (:mod:`samzoo.segmentation.amg_microsam`); of the parameters below it uses
+        ``pred_iou_threshold``, ``stability_threshold``, ``nms_iou``, ``min_size`` (its
+        ``min_mask_region_area``) and ``batch_size``. ``"samzoo"``: samzoo's own AMG, described
+        here. Default: ``"micro-sam"`` for SAM-family models (``model.config.sam_input``: the
+        published models, SAM and micro-sam files), ``"samzoo"`` for samzoo's own.
     foreground_threshold : float or None
         Skip grid points where the AIS foreground is below it; ``None`` (or a model without
         an AIS decoder) decodes every grid point, as SAM's original AMG does.
-    pred_iou_threshold, stability_threshold : float
-        Keep masks whose predicted IoU and stability score reach these values.
+    pred_iou_threshold, stability_threshold : float, optional
+        Keep masks whose predicted IoU and stability score reach these values. Default: 0.7 and
+        0.85 (``"samzoo"``), micro-sam's 0.88 and 0.95 (``"micro-sam"``).
     nms_iou : float
         Masks whose boxes overlap more than this with a better mask are dropped.
-    min_size : int
-        Smaller masks, regions and holes are removed.
+    min_size : int, optional
+        Smaller masks, regions and holes are removed. Default: 25 (``"samzoo"``), micro-sam's 0
+        (``"micro-sam"``).
     batch_size : int
         At most this many prompts per decoder call.
     skip_covered : bool
@@ -177,6 +195,9 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
         Decode the windows with a bfloat16 copy of the mask decoder (:func:`bfloat16_decoder`).
         ``None``: where the model's device computes bfloat16 natively (:func:`native_bfloat16`).
         The exact path (``window=None``) always decodes in float32.
+    refine : bool, optional
+        Let the AIS decoder's foreground decide the border of each accepted mask
+        (:func:`samzoo.segmentation.refine.snap_to_foreground`). By default for models that can.
     progress : bool
         Show a progress bar over the grid points.
 
@@ -189,12 +210,25 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     ``foreground_threshold=None, skip_covered=False, window=None`` is the exact path: every grid
     point decoded on the whole tile, as SAM's AMG does.
     """
+    method = method or ("micro-sam" if model.config.sam_input else "samzoo")
+    if method not in AMG_METHODS:
+        raise InputError(f"unknown AMG method {method!r}; known: {', '.join(AMG_METHODS)}")
     if max_rejected is not None and max_rejected < 1:
         raise InputError(f"max_rejected must be at least 1 (or None), got {max_rejected}")
     embeddings = embeddings or compute_embeddings(model, image)
+    if method == "micro-sam":
+        return segment_amg_microsam(
+            model, embeddings, points_per_side=points_per_side, nms_iou=nms_iou, batch_size=batch_size,
+            pred_iou_threshold=PRED_IOU_THRESHOLD if pred_iou_threshold is None else pred_iou_threshold,
+            stability_threshold=STABILITY_THRESHOLD if stability_threshold is None else stability_threshold,
+            min_size=0 if min_size is None else min_size, progress=progress)
+    pred_iou_threshold = 0.7 if pred_iou_threshold is None else pred_iou_threshold
+    stability_threshold = 0.85 if stability_threshold is None else stability_threshold
+    min_size = 25 if min_size is None else min_size
     if bfloat16 is None:
         bfloat16 = native_bfloat16(next(model.parameters()).device)
     decoder = bfloat16_decoder(model) if bfloat16 and window is not None else None
+    refine = can_refine(model) if refine is None else refine
     points, component = amg_prompts(model, embeddings, points_per_side, foreground_threshold)
     ys, xs = points[:, 0].astype(int), points[:, 1].astype(int)
     if skip_covered and len(np.unique(component)) == len(component):
@@ -231,6 +265,8 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
             for i, r in zip(batch, decode_points(model, embeddings, points[batch], window=window, accept=accepted,
                                                    decoder=decoder)):
                 if accepted(r):
+                    if refine:
+                        r.mask = snap_to_foreground(r.mask, tile_foreground(model, embeddings, r.tile))
                     candidates.append(_Candidate.of(r))
                     covered[r.tile.outer_slice] |= r.mask
                 elif max_rejected is not None and give_up_margin is not None and (

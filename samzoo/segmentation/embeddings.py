@@ -12,7 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,10 @@ class ImageEmbeddings:
     input_size : int
     key : str
         The cache key (hex).
+    derived : dict
+        Maps computed from these embeddings on first use and kept with them, by a key naming
+        what they are, the model and the tile (e.g. the AIS decoder's foreground of a tile, see
+        :func:`samzoo.segmentation.ais.tile_foreground`). Never written to the embedding cache.
     """
 
     features: np.ndarray
@@ -50,6 +54,7 @@ class ImageEmbeddings:
     image: np.ndarray
     input_size: int
     key: str
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -73,8 +78,8 @@ def cache_key(model: SamzooModel, image: np.ndarray, tiles: list[Tile]) -> str:
     """Hash of everything the embeddings depend on."""
     h = hashlib.sha256()
     h.update(f"v{CACHE_VERSION}|{model.weights_hash}|{model.config.architecture}|{model.input_size}|".encode())
-    if model.config.sam_input:  # resized tiles embed differently from padded ones
-        h.update(b"sam_input|")
+    if model.config.sam_input:  # resized tiles embed differently from padded ones, and are kept in float32
+        h.update(b"sam_input|float32|")
     h.update(repr([t.outer for t in tiles]).encode())
     h.update(str(image.shape).encode())
     h.update(np.ascontiguousarray(image).tobytes())
@@ -136,10 +141,13 @@ def compute_embeddings(model: SamzooModel, image: np.ndarray, *, tile_size: int 
         else:
             x = model.preprocess(x.to(device))
         features[tile.index] = model.sam.image_encoder(x)[0].cpu().numpy()
-    # the cache stores float16; rounding fresh results the same way makes cached and fresh runs identical
-    features = features.astype(np.float16).astype(np.float32)
+    # the cache stores samzoo's own models' embeddings in float16; rounding fresh results the same way
+    # makes cached and fresh runs identical. SAM-family models keep float32, as micro-sam does: rounded,
+    # AMG's masks near its thresholds (and the fragments they paint) differ from micro-sam's
+    dtype = np.float32 if model.config.sam_input else np.float16
+    features = features.astype(dtype).astype(np.float32)
     if folder is not None:
-        _write(folder / f"{key}.zarr", features)
+        _write(folder / f"{key}.zarr", features, dtype)
     return ImageEmbeddings(features, tiles, model_input, model.input_size, key)
 
 
@@ -155,13 +163,13 @@ def _read(path: Path) -> np.ndarray | None:
         return None
 
 
-def _write(path: Path, features: np.ndarray) -> None:
+def _write(path: Path, features: np.ndarray, dtype=np.float16) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
-        array = zarr.create_array(str(tmp / "data.zarr"), shape=features.shape, dtype="float16",
+        array = zarr.create_array(str(tmp / "data.zarr"), shape=features.shape, dtype=np.dtype(dtype).name,
                                   chunks=(1,) + features.shape[1:])
-        array[:] = features.astype(np.float16)
+        array[:] = features.astype(dtype)
         array.attrs["complete"] = True
         try:
             os.replace(tmp / "data.zarr", path)

@@ -25,8 +25,10 @@ from torch.nn import functional as F
 
 from samzoo.errors import InputError
 from samzoo.models.model import SamzooModel
+from samzoo.segmentation.ais import tile_foreground
 from samzoo.segmentation.embeddings import ImageEmbeddings
 from samzoo.segmentation.mask_decoder import decode_masks
+from samzoo.segmentation.refine import can_refine, snap_to_foreground
 from samzoo.segmentation.sam_input import mask_prompt_logits, postprocess_logits, scale_xy
 from samzoo.segmentation.tiling import Tile, owning_tile
 
@@ -149,7 +151,8 @@ def prompts_per_call(model: SamzooModel) -> int:
 
 @torch.no_grad()
 def predict(model: SamzooModel, embeddings: ImageEmbeddings, prompts: Mapping[int, Prompt], *,
-            multimask: bool | None = None, previous: Mapping[int, ObjectMask] | None = None) -> dict[int, ObjectMask]:
+            multimask: bool | None = None, previous: Mapping[int, ObjectMask] | None = None,
+            refine: bool | None = None) -> dict[int, ObjectMask]:
     """Segment one object per entry of ``prompts``.
 
     Parameters
@@ -164,6 +167,11 @@ def predict(model: SamzooModel, embeddings: ImageEmbeddings, prompts: Mapping[in
     previous : mapping of object id -> ObjectMask, optional
         An earlier result; its low-resolution logits become the mask prompt (iterative
         refinement) and the object stays in the same tile.
+    refine : bool, optional
+        Let the AIS decoder's full-resolution foreground decide each mask's border
+        (:func:`samzoo.segmentation.refine.snap_to_foreground`). By default for every model that
+        can (samzoo's own, with an AIS decoder); never for SAM-family models. The low-resolution
+        logits (the next step's mask prompt) and the scores stay SAM's.
 
     Returns
     -------
@@ -191,6 +199,13 @@ def predict(model: SamzooModel, embeddings: ImageEmbeddings, prompts: Mapping[in
             masks = [previous[i].logits if i in previous else _mask_logits(model, prompts[i].mask, tile)
                      for i in chunk_ids] if has_mask else None
             results.update(zip(chunk_ids, _decode(model, embeddings, tile, batch, masks, has_box, use_multimask)))
+    if refine is None:
+        refine = can_refine(model)
+    elif refine and not can_refine(model):
+        raise InputError(f"model {model.name!r} cannot refine masks: that needs samzoo's own AIS decoder")
+    if refine:
+        for r in results.values():
+            r.mask = snap_to_foreground(r.mask, tile_foreground(model, embeddings, r.tile))
     return results
 
 

@@ -88,6 +88,8 @@ def postprocess_logits(low_res: torch.Tensor, tile_hw: tuple[int, int], size: in
     """``Sam.postprocess_masks``: ``(B, 1, 4g, 4g)`` low-resolution logits to ``(B, 1, h, w)`` of the tile."""
     full = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)
     new_h, new_w = resized_shape(*tile_hw, size)
+    if (new_h, new_w) == tuple(tile_hw):  # a tile as large as the input: resizing it to its own size changes nothing
+        return full[..., :new_h, :new_w]
     return F.interpolate(full[..., :new_h, :new_w], tile_hw, mode="bilinear", align_corners=False)
 
 

@@ -26,6 +26,7 @@ from samzoo.errors import DownloadError, InputError
 from samzoo.tracking.frames import read_frame
 from samzoo.tracking.lineage import check_masks, relabel_tracks
 from samzoo.tracking.linking import link_overlap
+from samzoo.tracking.fragments import join_fragments
 from samzoo.tracking.merged import split_late_divisions
 from samzoo.tracking.temporal import add_border_objects, split_by_neighbours
 from samzoo.tracking.trackastra_link import TRACKASTRA_MODELS, link_trackastra
@@ -228,7 +229,9 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     split_merged : bool, optional
         With the overlap linker: repair objects that the segmentation merged. Before linking,
         cut an object that covers two objects of the previous or next frame where it has a
-        neck (:func:`samzoo.tracking.temporal.split_by_neighbours`); after linking, move
+        neck (:func:`samzoo.tracking.temporal.split_by_neighbours`), and join touching pieces of
+        an object that the next frame shows whole (:func:`samzoo.tracking.fragments.join_fragments`);
+        after linking, move
         divisions back through frames where the two daughters are one pinched object
         (:func:`samzoo.tracking.merged.split_late_divisions`). Default: only when ``track``
         segments the movie itself (given masks are taken as they are).
@@ -295,7 +298,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
             if linker == "trackastra":
                 raise
     if split_merged:
-        masks = split_by_neighbours(masks)
+        masks = join_fragments(split_by_neighbours(masks), in_place=True)
     graph = link_overlap(masks, **link_options)
     if split_merged:
         graph, masks = split_late_divisions(graph, masks)
@@ -371,7 +374,7 @@ def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str
     masks = check_masks(masks)
     _check_shapes(images, masks)
     if split_merged:
-        split_by_neighbours(masks, in_place=True)
+        join_fragments(split_by_neighbours(masks, in_place=True), in_place=True)
     graph = link_overlap(masks, **link_options)
     if split_merged:
         graph, masks = split_late_divisions(graph, masks, in_place=True)

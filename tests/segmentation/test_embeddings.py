@@ -47,3 +47,20 @@ def test_incomplete_cache_entry_is_not_read(tiny_model, hela_frame):
         compute_embeddings(tiny_model, image)
         assert enc.calls == 1
     assert not [p for p in entry.parent.iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+def test_sam_family_embeddings_stay_float32_fresh_and_cached(hela_frame, tmp_path):
+    """micro-sam keeps float32 embeddings; rounded to float16, AMG's near-threshold masks differ from its own."""
+    import torch
+
+    from samzoo.models.model import ModelConfig, SamzooModel
+
+    torch.manual_seed(0)
+    model = SamzooModel(ModelConfig("samzoo_tiny", 128, ais_decoder=None, sam_input=True)).eval()
+    model.weights_hash = "sha256:test-sam-family"
+    image = hela_frame[0][:100, :100]
+    fresh = compute_embeddings(model, image, cache=tmp_path)
+    assert (fresh.features != fresh.features.astype(np.float16).astype(np.float32)).any()
+    cached = compute_embeddings(model, image, cache=tmp_path)
+    np.testing.assert_array_equal(cached.features, fresh.features)
+    assert zarr.open_array(str(tmp_path / f"{fresh.key}.zarr"), mode="r").dtype == np.float32

@@ -31,6 +31,12 @@ def test_resized_frame():
     logits[..., :128] = 5  # the left half of the low-resolution canvas: the resized tile
     out = postprocess_logits(logits, (512, 256), 1024)
     assert out.shape == (1, 1, 512, 256) and (out > 0).all()
+    # a tile as large as the input: the second resize is to its own size, skipped (the same numbers)
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 256, 256)
+    full = torch.nn.functional.interpolate(logits, (1024, 1024), mode="bilinear", align_corners=False)
+    expected = torch.nn.functional.interpolate(full[..., :, :512], (1024, 512), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(postprocess_logits(logits, (1024, 512), 1024), expected, rtol=0, atol=0)
     mask = np.zeros((512, 256), bool)
     mask[100:200, 50:100] = True
     prompt = mask_prompt_logits(mask, 256)

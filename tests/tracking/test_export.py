@@ -1,15 +1,17 @@
-"""TrackMate XML and the per-object table, read back with independent parsers (xml.etree, csv)."""
+"""TrackMate XML and the per-object table, read back with independent parsers (xml.etree, csv, pandas)."""
 
 import csv
 import math
 import xml.etree.ElementTree as ET
 
+import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 
 from samzoo.cli.main import main
-from samzoo.errors import InputError
+from samzoo.errors import InputError, OutputError
 from samzoo.io.calibration import tiff_calibration
 from samzoo.tracking.export import Calibration, object_table, to_trackmate, write_table
 from samzoo.tracking.formats import read_ctc
@@ -88,6 +90,54 @@ def test_table_agrees_with_the_ctc_tracks(small_movie, small_movie_gt, tmp_path)
     parents = {int(r["track_id"]): int(r["parent_track_id"]) for r in rows}
     assert parents == {int(l): int(p) for l, _, _, p in ctc_tracks} and any(parents.values())
     assert all(math.isnan(r["mean_intensity"]) for r in object_table(graph, masks))
+
+
+def test_parquet_table_holds_the_csv_rows_typed(small_movie, small_movie_gt, tmp_path, monkeypatch):
+    graph, masks = small_movie_gt
+    write_table(graph, masks, tmp_path / "table.csv", images=small_movie.images, first_frame=5)
+    assert write_table(graph, masks, tmp_path / "table.parquet", images=small_movie.images,
+                       first_frame=5) == tmp_path / "table.parquet"
+    text, typed = pd.read_csv(tmp_path / "table.csv"), pd.read_parquet(tmp_path / "table.parquet")
+    assert list(typed.columns) == list(text.columns)
+    assert typed.dtypes.astype(str).to_dict() == {"track_id": "int64", "frame": "int64", "centroid_y": "float64",
+                                                 "centroid_x": "float64", "area": "int64",
+                                                 "mean_intensity": "float64", "parent_track_id": "int64"}
+    # the CSV rounds to 4 decimals; the Parquet file keeps the full values
+    pd.testing.assert_frame_equal(typed, text, check_dtype=False, atol=1e-4, rtol=0)
+    assert not list(tmp_path.glob(".*"))  # written atomically: no temporary file left
+
+    # without images, NaN (the CSV's empty cells); a 3-D movie adds centroid_z; no objects: typed empty columns
+    write_table(graph, masks, tmp_path / "plain.PARQUET")
+    assert pd.read_parquet(tmp_path / "plain.PARQUET")["mean_intensity"].isna().all()
+    volume = np.zeros((2, 4, 10, 10), np.uint16)
+    volume[:, 1:3, 2:5, 2:5] = 1
+    table = pd.read_parquet(write_table(graph_from_tracks(volume, np.array([[1, 0, 1, 0]])), volume,
+                                        tmp_path / "volume.parquet"))
+    assert list(table.columns[2:5]) == ["centroid_z", "centroid_y", "centroid_x"] and len(table) == 2
+    empty = pd.read_parquet(write_table(nx.DiGraph(), np.zeros((2, 8, 8), np.uint16), tmp_path / "empty.parquet"))
+    assert len(empty) == 0 and empty.dtypes.astype(str).tolist() == list(typed.dtypes.astype(str))
+
+    with pytest.raises(InputError, match=r"\.csv or \.parquet, not 'table.xlsx'"):
+        write_table(graph, masks, tmp_path / "table.xlsx")
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)  # as if not installed: import fails
+    with pytest.raises(OutputError, match="pip install pyarrow"):
+        write_table(graph, masks, tmp_path / "other.parquet")
+    assert not (tmp_path / "other.parquet").exists()
+
+
+def test_track_writes_a_parquet_table(small_movie, tmp_path, capsys):
+    movie, masks, out = tmp_path / "movie.tif", tmp_path / "masks.tif", tmp_path / "out"
+    tifffile.imwrite(movie, small_movie.images[:4], imagej=True, metadata={"axes": "TYX"})
+    tifffile.imwrite(masks, small_movie.masks[:4], imagej=True, metadata={"axes": "TYX"})
+    args = ["track", str(movie), "--masks", str(masks), "-o", str(out), "--linker", "overlap"]
+    assert main([*args, "--format", "ctc,table", "--table-format", "parquet"]) == 0
+    graph, _, tracks = read_ctc(out)
+    table = pd.read_parquet(out / "table.parquet")
+    assert len(table) == graph.number_of_nodes() and not (out / "table.csv").exists()
+    assert set(table["track_id"]) == set(tracks[:, 0].tolist()) and table["mean_intensity"].notna().all()
+    capsys.readouterr()
+    assert main([*args, "--format", "ctc", "--table-format", "parquet"]) == 1
+    assert "--table-format parquet applies to --format table" in capsys.readouterr().err
 
 
 def test_track_writes_trackmate_and_table_with_the_files_calibration(small_movie, tmp_path, capsys):

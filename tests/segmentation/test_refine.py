@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage.draw import disk
+
+from samzoo.errors import InputError
+from samzoo.segmentation.embeddings import compute_embeddings
+from samzoo.segmentation.predictor import Prompt, predict
+from samzoo.segmentation.refine import can_refine, snap_to_foreground
+
+
+def _disk(shape, centre, radius):
+    out = np.zeros(shape, bool)
+    out[disk(centre, radius, shape=shape)] = True
+    return out
+
+
+def test_the_border_moves_to_the_foreground_within_the_band_only():
+    shape = (80, 80)
+    mask = _disk(shape, (40, 40), 12)
+    fg = _disk(shape, (40, 40), 14).astype(float)  # the object is 2 px larger all round
+    np.testing.assert_array_equal(snap_to_foreground(mask, fg, band=4), fg > 0)
+    larger = _disk(shape, (40, 40), 20).astype(float)  # 8 px larger: only 4 px of it are taken
+    out = snap_to_foreground(mask, larger, band=4)
+    assert out.sum() < (larger > 0).sum() and (out >= mask).all()
+    np.testing.assert_array_equal(out, ndi.binary_dilation(mask, iterations=4) & (larger > 0))
+    # a neighbour's foreground that the band reaches without touching the object is not taken along
+    neighbour = fg.copy()
+    neighbour[_disk(shape, (40, 58), 3)] = 1
+    np.testing.assert_array_equal(snap_to_foreground(mask, neighbour, band=4), fg > 0)
+    empty = np.zeros(shape, bool)
+    assert not snap_to_foreground(empty, fg).any()
+
+
+def test_predict_refines_with_samzoo_models_only(tiny_model, hela_frame):
+    image = hela_frame[0][:128, :128]
+    emb = compute_embeddings(tiny_model, image, cache=False)
+    prompts = {1: Prompt(points=[[64, 64]], point_labels=[1]), 2: Prompt(box=[20, 20, 60, 70])}
+    assert can_refine(tiny_model)
+    sam = predict(tiny_model, emb, prompts, refine=False)
+    refined = predict(tiny_model, emb, prompts)  # the default for samzoo's models
+    assert any(k[0] == "foreground" for k in emb.derived)  # computed once, kept with the embeddings
+    for k in prompts:
+        assert refined[k].score == sam[k].score
+        changed = refined[k].mask != sam[k].mask
+        # only pixels within the band of SAM's border change
+        band = ndi.binary_dilation(sam[k].mask, iterations=4) & ~ndi.binary_erosion(sam[k].mask, iterations=4)
+        assert not (changed & ~band).any()
+    without_decoder = tiny_model
+    decoder, without_decoder.ais_decoder = tiny_model.ais_decoder, None
+    try:
+        assert not can_refine(without_decoder)
+        with pytest.raises(InputError, match="cannot refine"):
+            predict(without_decoder, emb, prompts, refine=True)
+        assert predict(without_decoder, emb, prompts)[1].mask.shape == sam[1].mask.shape  # default: no refinement
+    finally:
+        tiny_model.ais_decoder = decoder
