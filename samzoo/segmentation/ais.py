@@ -38,8 +38,13 @@ def _inference_decoder(decoder: AISDecoder) -> AISDecoder:
 
 
 @torch.inference_mode()
-def ais_maps(model: SamzooModel, embeddings: ImageEmbeddings, *, progress: bool = False) -> np.ndarray:
+def ais_maps(model: SamzooModel, embeddings: ImageEmbeddings, *, progress: bool = False,
+             keep_foreground: bool = False) -> np.ndarray:
     """The AIS decoder's maps for a whole image.
+
+    ``keep_foreground``: also keep each tile's foreground with the embeddings, as
+    :func:`tile_foreground` would compute it (samzoo's decoder only), for the prompt masks decoded
+    on them next.
 
     Returns
     -------
@@ -57,6 +62,8 @@ def ais_maps(model: SamzooModel, embeddings: ImageEmbeddings, *, progress: bool 
     for tile in tqdm(embeddings.tiles, desc="AIS tiles", disable=not progress, leave=False):
         out = _tile_maps(model, decoder, embeddings, tile, device)
         maps[(slice(None),) + tile.inner_slice] = out[(slice(None),) + tile.inner_in_outer].cpu().numpy()
+        if keep_foreground:
+            embeddings.derived[_foreground_key(model, tile)] = out[0].cpu().numpy()
     return maps
 
 
@@ -70,6 +77,10 @@ def _tile_maps(model: SamzooModel, decoder: AISDecoder, embeddings: ImageEmbeddi
     return decoder(emb, x)[0][:, :h, :w]
 
 
+def _foreground_key(model: SamzooModel, tile) -> tuple:
+    return "foreground", model.weights_hash or id(model), tile.index
+
+
 @torch.inference_mode()
 def tile_foreground(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np.ndarray:
     """The foreground probability ``(h, w)`` of samzoo's AIS decoder over one tile's outer region.
@@ -77,7 +88,7 @@ def tile_foreground(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np
     Kept in ``embeddings.derived`` (per model and tile): prompts decoded later in the same tile
     reuse it.
     """
-    key = ("foreground", model.weights_hash or id(model), tile.index)
+    key = _foreground_key(model, tile)
     if key not in embeddings.derived:
         decoder = _inference_decoder(model.ais_decoder)
         device = next(model.parameters()).device

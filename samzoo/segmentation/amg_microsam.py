@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 from skimage.measure import label as connected_components
+from skimage.segmentation import relabel_sequential
 from torchvision.ops import batched_nms
 from tqdm import tqdm
 
@@ -211,14 +212,8 @@ def paint_microsam(candidates: list[MaskCandidate], shape: tuple[int, int]) -> n
     largest = ids[np.argmax(sizes)]
     if largest:  # the largest label, unless it is the background, is taken to be the background
         labels[labels == largest] = 0
-        labels = _consecutive(labels)
+        labels = relabel_sequential(labels)[0].astype(np.int32, copy=False)
     return labels
-
-
-def _consecutive(labels: np.ndarray) -> np.ndarray:
-    ids, inverse = np.unique(labels, return_inverse=True)
-    offset = 0 if ids[0] == 0 else 1
-    return (inverse.reshape(labels.shape) + offset).astype(np.int32)
 
 
 def segment_amg_microsam(model: SamzooModel, embeddings: ImageEmbeddings, *, points_per_side: int = 32,

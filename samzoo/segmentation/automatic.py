@@ -46,7 +46,7 @@ from samzoo.segmentation.ais import ais_maps, tile_foreground
 from samzoo.segmentation.amg_microsam import PRED_IOU_THRESHOLD, STABILITY_THRESHOLD, segment_amg_microsam
 from samzoo.segmentation.embeddings import ImageEmbeddings, compute_embeddings
 from samzoo.segmentation.predictor import ObjectMask, Prompt, predict, prompts_per_call
-from samzoo.segmentation.refine import can_refine, snap_to_foreground
+from samzoo.segmentation.refine import resolve_refine, snap_to_foreground
 from samzoo.segmentation.watershed import watershed_from_maps
 from samzoo.segmentation.windows import bfloat16_decoder, decode_points, native_bfloat16
 
@@ -121,18 +121,18 @@ def _paint(candidates: list[_Candidate], shape: tuple[int, int], *, nms_iou: flo
 
 
 def amg_prompts(model: SamzooModel, embeddings: ImageEmbeddings, points_per_side: int,
-                foreground_threshold: float | None) -> tuple[np.ndarray, np.ndarray]:
+                foreground_threshold: float | None, *, keep_foreground: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """AMG's grid points in the order they are tried, and the AIS foreground component of each.
 
     With an AIS decoder and a ``foreground_threshold``, points on background are dropped and
     the rest are sorted deepest inside an object first (AIS boundary distance); each point's
     component is the connected region of AIS foreground it lies in. Otherwise every grid point
-    is kept, in grid order, as a component of its own.
+    is kept, in grid order, as a component of its own. ``keep_foreground``: see :func:`ais_maps`.
     """
     points = grid_points(embeddings, points_per_side)
     if foreground_threshold is None or model.ais_decoder is None:
         return points, np.arange(len(points))
-    maps = ais_maps(model, embeddings)
+    maps = ais_maps(model, embeddings, keep_foreground=keep_foreground)
     ys, xs = points[:, 0].astype(int), points[:, 1].astype(int)
     foreground = maps[0] >= foreground_threshold
     order = np.argsort(-maps[2][ys, xs], kind="stable")
@@ -228,8 +228,9 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     if bfloat16 is None:
         bfloat16 = native_bfloat16(next(model.parameters()).device)
     decoder = bfloat16_decoder(model) if bfloat16 and window is not None else None
-    refine = can_refine(model) if refine is None else refine
-    points, component = amg_prompts(model, embeddings, points_per_side, foreground_threshold)
+    refine = resolve_refine(model, refine)
+    # the AIS pass that places the points keeps its foreground for the refinement: no second decoder run
+    points, component = amg_prompts(model, embeddings, points_per_side, foreground_threshold, keep_foreground=refine)
     ys, xs = points[:, 0].astype(int), points[:, 1].astype(int)
     if skip_covered and len(np.unique(component)) == len(component):
         # no AIS components: all points come in one round, and calls no larger than predict's
@@ -289,7 +290,9 @@ def segment_apg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     (:func:`samzoo.segmentation.watershed.watershed_from_maps`).
     """
     embeddings = embeddings or compute_embeddings(model, image)
-    instances = watershed_from_maps(ais_maps(model, embeddings), min_size=min_size, **ais_kwargs)
+    # the foreground kept for predict's refinement of the prompts' masks below: no second decoder run
+    maps = ais_maps(model, embeddings, keep_foreground=resolve_refine(model, None))
+    instances = watershed_from_maps(maps, min_size=min_size, **ais_kwargs)
     point_prompts, box_prompts = {}, {}
     for region in regionprops(instances):
         sl = region.slice

@@ -28,7 +28,7 @@ from samzoo.models.model import SamzooModel
 from samzoo.segmentation.ais import tile_foreground
 from samzoo.segmentation.embeddings import ImageEmbeddings
 from samzoo.segmentation.mask_decoder import decode_masks
-from samzoo.segmentation.refine import can_refine, snap_to_foreground
+from samzoo.segmentation.refine import resolve_refine, snap_to_foreground
 from samzoo.segmentation.sam_input import mask_prompt_logits, postprocess_logits, scale_xy
 from samzoo.segmentation.tiling import Tile, owning_tile
 
@@ -199,11 +199,7 @@ def predict(model: SamzooModel, embeddings: ImageEmbeddings, prompts: Mapping[in
             masks = [previous[i].logits if i in previous else _mask_logits(model, prompts[i].mask, tile)
                      for i in chunk_ids] if has_mask else None
             results.update(zip(chunk_ids, _decode(model, embeddings, tile, batch, masks, has_box, use_multimask)))
-    if refine is None:
-        refine = can_refine(model)
-    elif refine and not can_refine(model):
-        raise InputError(f"model {model.name!r} cannot refine masks: that needs samzoo's own AIS decoder")
-    if refine:
+    if resolve_refine(model, refine):
         for r in results.values():
             r.mask = snap_to_foreground(r.mask, tile_foreground(model, embeddings, r.tile))
     return results

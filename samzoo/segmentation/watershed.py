@@ -58,7 +58,7 @@ def watershed_from_maps(maps: np.ndarray, *, foreground_threshold: float = FOREG
     1
     """
     foreground = maps[0] > foreground_threshold
-    box = _bounding_box(foreground)
+    box = bounding_box(foreground)
     if box is None:
         return np.zeros(maps.shape[1:], dtype=np.int32)
     # everything below happens inside the foreground's bounding box: the watershed floods only
@@ -115,7 +115,7 @@ def border_regions(maps: np.ndarray, labels: np.ndarray, *, foreground_threshold
     return rest.astype(np.int32, copy=False)
 
 
-def _bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
     """The smallest ``(rows, cols)`` slices holding every True pixel of ``mask``; None if there is none."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if not len(rows):

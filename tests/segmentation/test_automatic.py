@@ -24,7 +24,7 @@ def _two_blobs(monkeypatch, shape=(128, 128)):
         r = np.hypot(yy - cy, xx - cx)
         maps[0][r < 24] = 1.0
         maps[2] = np.maximum(maps[2], np.clip(1 - r / 24, 0, 1))
-    monkeypatch.setattr(automatic, "ais_maps", lambda model, embeddings: maps)
+    monkeypatch.setattr(automatic, "ais_maps", lambda model, embeddings, **options: maps)
     return maps
 
 

@@ -55,3 +55,23 @@ def test_predict_refines_with_samzoo_models_only(tiny_model, hela_frame):
         assert predict(without_decoder, emb, prompts)[1].mask.shape == sam[1].mask.shape  # default: no refinement
     finally:
         tiny_model.ais_decoder = decoder
+
+
+def test_amg_and_apg_run_the_ais_decoder_once_per_tile(tiny_model, hela_frame, monkeypatch):
+    import samzoo.segmentation.ais as ais
+    from samzoo.segmentation.automatic import segment_amg, segment_apg
+
+    calls = []
+    tile_maps = ais._tile_maps
+    monkeypatch.setattr(ais, "_tile_maps", lambda *a: calls.append(a[3].index) or tile_maps(*a))
+    image = hela_frame[0][:200, :200]
+    # an untrained model: thresholds that let its masks and instances through, so that masks are refined
+    accept_all = {segment_amg: {"foreground_threshold": 0.0, "pred_iou_threshold": 0.0, "stability_threshold": 0.0},
+                  segment_apg: {"foreground_threshold": 0.0, "center_threshold": 1.0, "boundary_threshold": 0.0}}
+    for segment, options in accept_all.items():
+        emb = compute_embeddings(tiny_model, image, tile_size=128, halo=16, cache=False)
+        calls.clear()
+        labels = segment(tiny_model, image, embeddings=emb, **options)
+        assert labels.max() > 0, segment.__name__
+        # the pass that places the prompts keeps its foreground for the refinement of their masks
+        assert sorted(calls) == list(range(len(emb.tiles))), segment.__name__
