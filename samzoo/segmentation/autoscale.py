@@ -8,14 +8,22 @@ cells of 100 px, are segmented far better after resizing, as cellpose's ``diamet
 How the size is found, without a separate size model:
 
 - with box prompts, from the boxes (their median side);
-- otherwise AIS probes the image at 0.5, 1 and 2 times its size, coarsest first, on one window
-  of at most ``PROBE_SIDE`` pixels (the one with the most structure), and measures the median
-  object diameter each probe finds. The coarsest probe whose objects are at least half the
-  model's size, and which the next finer probe does not show to be merged neighbours (far
-  smaller objects there), gives the scale. Coarse first because a model cuts objects much
-  larger than it knows into pieces of about its own size (probing GOWT1's 60 px nuclei at 2x
-  finds "36 px objects"), while at a coarse scale large objects come out whole; small ones
-  come out too small to trust, or merged, which the rule skips.
+- otherwise AIS probes the image at 0.5, 1 and 2 times its size, on one window of at most
+  ``PROBE_SIDE`` pixels (the one with the most structure), and measures the median object
+  diameter each probe finds, brought back to the image's pixels. Where the model sees the
+  objects whole, two neighbouring probes agree on that size; where it does not, they disagree,
+  because a model finds objects of about its own size in whatever it is shown: a probe far too
+  fine cuts large objects into model-sized pieces (GOWT1's 60 px nuclei at 2x come out as
+  "36 px objects", 18 px in the image's pixels), one far too coarse merges small neighbours
+  into model-sized clumps. So the pair of neighbouring probes that agree best gives the size,
+  a pair whose probes saw objects near the model's own size winning near-ties
+  (``NEAR_MODEL_SIZE``); of the pair, the coarser probe's size, as a finer probe that nearly
+  agrees has more often cut some objects than the coarser one has merged some. Measured against
+  the ground truth's diameter on three held-out images of each of 11 sources, the scale's mean
+  error fell from 0.40 to 0.36 octaves against the earlier rule (coarsest probe seeing objects
+  whole, unless the next one showed it merged): tissue 0.79 -> 0.42, mixed fluorescence
+  0.55 -> 0.29, bacteria 0.59 -> 0.49, and as before on the CTC movies (0.01-0.02). The
+  pair's geometric mean erred less on average (0.32) but three times more on the movies.
 
 The chosen scale is clipped to :data:`samzoo.segmentation.rescale.AUTO_SCALE_RANGE` and rounded
 to a step of 2**(1/8), so that nearly equal images get the same scale.
@@ -37,7 +45,9 @@ DEFAULT_OBJECT_DIAMETER = 36.0
 PROBE_SCALES = (0.5, 1.0, 2.0)
 PROBE_SIDE = 512  # pixels of a probe window after rescaling: a few tiles of AIS per probe
 MIN_OBJECTS = 3  # a probe finding fewer objects does not count
-MERGE_RATIO = 3.0  # objects this much smaller at the next finer probe: the coarse one merged them
+# weight of the probes' distance from the model's size (log ratio) against their disagreement
+# (log ratio): breaks near-ties in favour of the pair the model sees best
+NEAR_MODEL_SIZE = 0.3
 
 
 def model_diameter(model) -> float:
@@ -121,17 +131,43 @@ def estimate_scale(model, image: np.ndarray, *, prompts: Mapping | None = None) 
         labels = segment_ais(model, crop, embeddings=compute_embeddings(model, crop, cache=False))
         if len(np.unique(labels)) - 1 >= MIN_OBJECTS:
             seen[scale] = object_diameter(labels)
-    if not seen:
-        return 1.0
-    found = sorted(seen)  # coarsest first
-    for coarse, fine in zip(found, found[1:] + [None]):
-        whole = seen[coarse] >= target / 2  # large enough to be seen whole
-        # the next finer probe finding far smaller objects (in the image's pixels) means this
-        # one merged neighbours: trust the finer one
-        merged = fine is not None and seen[fine] / fine < seen[coarse] / coarse / MERGE_RATIO
-        if whole and not merged:
-            return _snap(coarse * target / seen[coarse])
-    return _snap(found[-1] * target / seen[found[-1]])
+    diameter = diameter_from_probes(seen, target)
+    return 1.0 if diameter is None else _snap(target / diameter)
+
+
+def diameter_from_probes(seen: Mapping[float, float], target: float) -> float | None:
+    """The objects' diameter in the image's pixels, from what AIS probes found.
+
+    Parameters
+    ----------
+    seen : mapping of probe scale -> median object diameter found there (the probe's pixels)
+    target : float
+        The diameter the model segments best.
+
+    Returns
+    -------
+    float or None
+        The coarser of the two neighbouring probes that agree best (see the module docstring);
+        the one probe when only one found objects; None when none did.
+
+    Examples
+    --------
+    >>> # large nuclei: whole at 0.5x and 1x (60 px), cut into model-sized pieces at 2x
+    >>> round(diameter_from_probes({0.5: 30.0, 1.0: 58.0, 2.0: 36.0}, 36.0))
+    60
+    """
+    scales = sorted(seen)
+    if not scales:
+        return None
+    if len(scales) == 1:
+        return seen[scales[0]] / scales[0]
+    best_cost, best = np.inf, None
+    for coarse, fine in zip(scales, scales[1:]):
+        a, b = seen[coarse] / coarse, seen[fine] / fine
+        cost = abs(np.log(a / b)) + NEAR_MODEL_SIZE * abs(np.log(np.sqrt(seen[coarse] * seen[fine]) / target))
+        if cost < best_cost:
+            best_cost, best = cost, float(a)
+    return best
 
 
 def resolve_scale(model, image: np.ndarray, scale: str | float | None, *,

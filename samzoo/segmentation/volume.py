@@ -150,7 +150,9 @@ def propagate_through_z(model: SamzooModel, volume: np.ndarray, z: int, prompt: 
         for k in range(z + step, len(volume) if step > 0 else -1, step):
             if not current.any():
                 break
-            result = predict(model, compute_embeddings(model, volume[k]), {1: _prompt_from_mask(current)})[1]
+            # the box is the last slice's: the object may grow beyond it in this one
+            result = predict(model, compute_embeddings(model, volume[k]), {1: _prompt_from_mask(current)},
+                             clip_to_box=False)[1]
             mask = result.full_mask(volume.shape[1:])
             new_area = mask.sum()
             if result.score < min_score or new_area == 0 or not (area / max_area_change <= new_area <= area * max_area_change):

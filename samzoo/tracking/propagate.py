@@ -144,8 +144,9 @@ def propagate(model: SamzooModel, images: np.ndarray, start: np.ndarray | Mappin
         for i, m in shifted.items():
             claimed[m] = i
         prompts = {i: _mask_prompt(m) for i, m in shifted.items()}
-        # one decoder batch for every live object of the frame
-        results = predict(model, embeddings, prompts) if prompts else {}
+        # one decoder batch for every live object of the frame; the boxes are last frame's, which
+        # a moving or growing object leaves: they must not bound its new mask
+        results = predict(model, embeddings, prompts, clip_to_box=False) if prompts else {}
         outcomes: list[tuple[int, int, np.ndarray]] = []  # (track id, parent, mask)
         collapsed: dict[int, np.ndarray] = {}
         for i, result in results.items():

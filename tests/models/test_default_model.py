@@ -2,8 +2,9 @@
 
 Thresholds sit a little below what the shipped weights measure on HeLa frame 17 (held out from
 training; see model_cards/samzoo_tiny_lm.md): AIS mSA 0.720 through ``samzoo.segment`` with the
-model's default ``scale="auto"`` (0.753 at scale 1), one point per nucleus 0.872 and one box 0.883 with
-the AIS decoder's borders (0.741 and 0.783 with SAM's own, ``refine=False``).
+model's default ``scale="auto"`` (0.753 at scale 1), one point per nucleus 0.872 and one box 0.921 with
+the AIS decoder's borders (0.741 and 0.832 with SAM's own, ``refine=False``); the box bounding its
+mask (``clip_to_box``, on by default) lifted the box from 0.883.
 A regression in the weights, the loading, the scale estimate or the segmentation code fails here.
 """
 
@@ -35,7 +36,7 @@ def test_ais_beats_the_classical_baseline_on_held_out_hela(default_model, hela_f
     assert ais["msa"] >= baseline["msa"] + 0.15
 
 
-@pytest.mark.parametrize("start, threshold", [("point", 0.85), ("box", 0.86)])
+@pytest.mark.parametrize("start, threshold", [("point", 0.85), ("box", 0.90)])
 def test_prompts_from_ground_truth_on_held_out_hela(default_model, hela_frame, start, threshold):
     image, truth = hela_frame
     ious = interactive_iou(default_model, image, truth, start=start, n_corrections=0)

@@ -144,7 +144,7 @@ def test_prompt_package_optional_inputs_in_bioimageio_core(packages, source_mode
         only_box = run(box_prompts=xr.DataArray(np.array([[[20, 60, 64, 100]]], np.float32),
                                                 dims=("batch", "object", "channel")))["masks"].data.values
         image_only = run()
-    expected = predict(source_model, emb, prompts, multimask=False, refine=False)  # SAM's masks, as packaged
+    expected = predict(source_model, emb, prompts, multimask=False, refine=False, clip_to_box=False)  # SAM's masks, as packaged
     np.testing.assert_array_equal(only_points[0, 0, 0].astype(bool), expected[1].mask)
     np.testing.assert_array_equal(only_box[0, 0, 0].astype(bool), expected[2].mask)
     assert image_only["masks"].data.shape[1] == 0

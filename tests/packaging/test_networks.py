@@ -34,7 +34,7 @@ def test_prompt_network_matches_samzoo_predict(source_model, test_image):
     prompts = {1: Prompt(points=[[40, 50], [10, 12]], point_labels=[1, 0], box=[30, 35, 60, 70]),
                2: Prompt(points=[[90, 100], [100, 120]], point_labels=[1, 1], box=[80, 90, 110, 125])}
     # the package gives SAM's own masks: samzoo's border refinement (AIS foreground) is not in it
-    result = predict(source_model, emb, prompts, multimask=False, refine=False)
+    result = predict(source_model, emb, prompts, multimask=False, refine=False, clip_to_box=False)
     net = _network(PromptNetwork, source_model)
     image = torch.from_numpy(emb.image)[None]
     boxes = torch.tensor([[[35, 30, 70, 60], [90, 80, 125, 110]]], dtype=torch.float32)

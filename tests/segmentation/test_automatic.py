@@ -80,9 +80,25 @@ def test_amg_gives_up_at_once_after_a_mask_far_below_the_thresholds(tiny_model, 
     _two_blobs(monkeypatch)
     emb = compute_embeddings(tiny_model, np.zeros((128, 128), np.uint8))
     calls = _fake_decoder(monkeypatch, score=score)  # rejected: below pred_iou_threshold 0.7
-    segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, max_rejected=2, give_up_margin=0.15)
+    segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, max_rejected=2, give_up_margin=0.15,
+                pred_iou_threshold=0.7, stability_threshold=0.85)
     # more than 0.15 below the threshold: one point per component; closer: two, as max_rejected says
     assert sum(len(c) for c in calls) == decoded
+
+
+def test_amg_calibrates_its_thresholds_on_each_image(tiny_model, monkeypatch):
+    """An IoU head scoring every mask 0.6 (as on images unlike its training data): fixed
+    thresholds keep nothing, calibrated ones keep the objects; scores under the floor never pass."""
+    _two_blobs(monkeypatch)
+    emb = compute_embeddings(tiny_model, np.zeros((128, 128), np.uint8))
+    _fake_decoder(monkeypatch, score=0.6)
+    fixed = segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, min_size=1, pred_iou_threshold=0.7)
+    assert fixed.max() == 0
+    assert segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, min_size=1).max() > 0
+    calls = _fake_decoder(monkeypatch, score=0.4)
+    assert segment_amg(tiny_model, None, embeddings=emb, points_per_side=8, min_size=1).max() == 0
+    assert len(calls[0]) == 2  # the calibration's masks (one per component) are not decoded twice
+    assert sum(len(c) for c in calls) == 4  # then one more point per component (max_rejected=2)
 
 
 def test_amg_drops_points_inside_accepted_masks(tiny_model, monkeypatch):

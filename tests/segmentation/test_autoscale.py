@@ -90,3 +90,14 @@ def test_the_default_scale_follows_the_model(shipped_model, tiny_model):
     normalised = type(tiny_model)(replace(tiny_model.config, object_diameter=20.0))
     boxes = {1: Prompt(box=[0, 0, 9, 9])}  # 10 px boxes: the size is known without probing
     assert resolve_scale(normalised, image, None, prompts=boxes) == pytest.approx(20 / (10 / 1.13), rel=0.05)
+
+
+def test_the_size_comes_from_the_probes_that_agree():
+    from samzoo.segmentation.autoscale import diameter_from_probes
+
+    # 60 px nuclei: whole at 0.5x and 1x, cut into model-sized pieces at 2x
+    assert 55 < diameter_from_probes({0.5: 30.0, 1.0: 58.0, 2.0: 36.0}, 36.0) < 62
+    # 14 px nuclei: merged into model-sized clumps at 0.5x, whole at 1x and 2x
+    assert 13 < diameter_from_probes({0.5: 36.0, 1.0: 14.0, 2.0: 28.5}, 36.0) < 15
+    assert diameter_from_probes({2.0: 30.0}, 36.0) == 15.0  # one probe found objects: its word
+    assert diameter_from_probes({}, 36.0) is None

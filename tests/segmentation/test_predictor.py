@@ -90,3 +90,26 @@ def test_result_does_not_depend_on_other_objects_point_counts(tiny_model, hela_f
     together = predict(tiny_model, emb, {1: box, 2: with_points})
     torch.testing.assert_close(together[1].logits, alone.logits)
     assert not torch.equal(together[2].logits, alone.logits)
+
+
+def test_box_bounds_its_mask_for_samzoo_models_only(tiny_model, hela_frame):
+    """samzoo's own models drop mask pixels outside the prompt's box; SAM-family models keep
+    SAM's mask as it is (parity with SAM and micro-sam)."""
+    from samzoo.models.model import ModelConfig, SamzooModel
+
+    image = hela_frame[0][:200, :300]
+    prompts = {1: Prompt(box=[40, 60, 90, 120]), 2: Prompt(points=[[150, 200]], point_labels=[1])}
+    emb = compute_embeddings(tiny_model, image, cache=False)
+    raw = predict(tiny_model, emb, prompts, clip_to_box=False)
+    clipped = predict(tiny_model, emb, prompts)
+    inside = np.zeros(image.shape, bool)
+    inside[40:91, 60:121] = True
+    assert (raw[1].full_mask(image.shape) & ~inside).any()  # the untrained decoder's mask runs past the box
+    np.testing.assert_array_equal(clipped[1].full_mask(image.shape), raw[1].full_mask(image.shape) & inside)
+    np.testing.assert_array_equal(clipped[2].mask, raw[2].mask)  # no box, nothing to bound
+
+    sam_family = SamzooModel(ModelConfig("samzoo_tiny", 128, ais_decoder=None, sam_input=True)).eval()
+    emb = compute_embeddings(sam_family, image, cache=False)
+    np.testing.assert_array_equal(predict(sam_family, emb, prompts)[1].mask,
+                                  predict(sam_family, emb, prompts, clip_to_box=False)[1].mask)
+    assert (predict(sam_family, emb, prompts, clip_to_box=True)[1].full_mask(image.shape) & ~inside).sum() == 0
