@@ -34,7 +34,7 @@ def use_oracle(monkeypatch, truth: np.ndarray, mode: str):
     def embed(model, image, cache=False):
         return int(image.flat[0])
 
-    def predict(model, t, prompts):
+    def predict(model, t, prompts, **options):
         frame, out = truth[t], {}
         for i, p in prompts.items():
             if p.mask is not None:
@@ -143,7 +143,7 @@ def test_one_decoder_batch_per_frame(small_movie, monkeypatch):
     images = use_oracle(monkeypatch, small_movie.masks, "best")
     oracle, calls = propagate_module.predict, []
 
-    def counting_predict(model, t, prompts):
+    def counting_predict(model, t, prompts, **options):
         calls.append((t, len(prompts)))
         return oracle(model, t, prompts)
 
@@ -166,7 +166,7 @@ def test_a_low_predicted_iou_alone_does_not_stop_an_object(monkeypatch):
     images = use_oracle(monkeypatch, masks, "best")
     oracle = propagate_module.predict
 
-    def unsure(model, t, prompts):  # right masks, low predicted IoU (an uncalibrated model)
+    def unsure(model, t, prompts, **options):  # right masks, low predicted IoU (an uncalibrated model)
         return {i: _Answer(a.mask, score=0.3) for i, a in oracle(model, t, prompts).items()}
 
     monkeypatch.setattr(propagate_module, "predict", unsure)
@@ -191,7 +191,7 @@ def _answering(monkeypatch, answer):
     """Replace the model by ``answer(t, prompt) -> mask``; frame t's 'embedding' is t."""
     monkeypatch.setattr(propagate_module, "compute_embeddings", lambda model, image, cache=False: int(image.flat[0]))
     monkeypatch.setattr(propagate_module, "predict",
-                        lambda model, t, prompts: {i: _Answer(answer(t, p)) for i, p in prompts.items()})
+                        lambda model, t, prompts, **options: {i: _Answer(answer(t, p)) for i, p in prompts.items()})
 
 
 def test_a_mask_that_caught_a_large_neighbour_keeps_only_the_object(monkeypatch):
