@@ -149,7 +149,7 @@ def ctc_sequences(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("*/[0-9][0-9]") if p.is_dir() and p.with_name(p.name + "_GT").is_dir())
 
 
-def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = True) -> int:
+def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = True, gammas=(1.0,)) -> int:
     """Track every CTC sequence under ``root``; print one row per sequence and way of tracking.
 
     ``AIS`` rows segment with ``model`` as ``samzoo track`` does (objects at the border kept) and
@@ -157,8 +157,11 @@ def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = Tr
     ``samzoo track`` does), ``trackastra`` as ``samzoo track --linker trackastra`` does (no
     repairs); their seconds include the segmentation. ``GT masks`` rows link the ground-truth TRA
     masks with labels shuffled in every frame: the linker alone (DET is 1 by construction).
+    ``gammas``: the AIS rows once per intensity gamma (``samzoo track --gamma``).
     """
     import tifffile
+
+    from samzoo.io.normalize import compress_intensities
 
     from samzoo.io.sequence import read_movie
     from samzoo.tracking import evaluate_ctc_folders, to_ctc
@@ -201,18 +204,19 @@ def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = Tr
                 result = track(images, masks=masks, linker="overlap", **options)
             return result, time.perf_counter() - start
 
-        if ais:
+        for gamma in gammas if ais else ():
             start = time.perf_counter()  # as samzoo track segments: AIS with the objects at the border
             # the model's default scale, estimated once on the middle frame, as samzoo track does
-            scale = resolve_scale(model, images[len(images) // 2], None)
-            print(f"{name}: segmenting at scale {scale:.3g}", flush=True)
-            masks = segment_movie(images, model=model, segmenter="ais", border_objects=True, scale=scale)
+            scale = resolve_scale(model, compress_intensities(images[len(images) // 2], gamma), None)
+            print(f"{name}: segmenting at scale {scale:.3g}, gamma {gamma:g}", flush=True)
+            masks = segment_movie(images, model=model, segmenter="ais", border_objects=True, scale=scale, gamma=gamma)
             seg_seconds = time.perf_counter() - start
             result, seconds = linked(masks, "overlap", split_merged=True)
-            row("AIS / overlap", result, seg_seconds + seconds)
+            suffix = "" if gamma == 1 else f", gamma {gamma:g}"
+            row("AIS / overlap" + suffix, result, seg_seconds + seconds)
             if trackastra:
                 result, seconds = linked(masks, "trackastra")
-                row(f"AIS / trackastra ({Path(trackastra).name})", result, seg_seconds + seconds)
+                row(f"AIS / trackastra ({Path(trackastra).name})" + suffix, result, seg_seconds + seconds)
         gt_masks = shuffle_labels(np.stack([tifffile.imread(p) for p in sorted((gt_dir / "TRA").glob("man_track*.tif"))]),
                                   seed=0)
         result, seconds = linked(gt_masks, "overlap", split_merged=False)
@@ -244,12 +248,15 @@ def main(argv=None) -> int:
     parser.add_argument("--ctc-root", type=Path, default=default_ctc_root(),
                         help="folder of CTC datasets (<dataset>/01 + <dataset>/01_GT); default "
                              "$SAMZOO_SHARED/data/ctc")
+    parser.add_argument("--gamma", type=float, nargs="+", default=[1.0],
+                        help="CTC sequences: the AIS rows once per intensity gamma (samzoo track --gamma), e.g. 1 0.5")
     parser.add_argument("--ctc-no-ais", action="store_true",
                         help="CTC sequences: only the ground-truth-mask rows (the linkers alone, no segmentation)")
     args = parser.parse_args(argv)
     if args.ctc_only:
         model, model_kind = (None, "none") if args.ctc_no_ais else get_model()
-        return ctc_section(model, args.ctc_root, trackastra_source(args.trackastra_model), ais=not args.ctc_no_ais)
+        return ctc_section(model, args.ctc_root, trackastra_source(args.trackastra_model), ais=not args.ctc_no_ais,
+                           gammas=args.gamma)
     model, model_kind = (None, "none") if args.skip_model_modes else get_model()
     models = {model_kind: model} if model is not None else {}
     if model is not None and args.finetuned_model:
@@ -342,7 +349,7 @@ def main(argv=None) -> int:
     if args.ctc:
         if model is None:
             model, model_kind = get_model()
-        return ctc_section(model, args.ctc_root, trackastra, ais=not args.ctc_no_ais)
+        return ctc_section(model, args.ctc_root, trackastra, ais=not args.ctc_no_ais, gammas=args.gamma)
     return 0
 
 

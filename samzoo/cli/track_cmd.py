@@ -73,6 +73,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--scale", type=scale_argument, default=None,
                         help="auto mode: segment frames resized by this factor (> 1 for small objects), or "
                              "'auto': estimated once on the middle frame (default: as samzoo segment --scale)")
+    parser.add_argument("--gamma", type=float, default=1.0,
+                        help="auto mode: compress intensities before segmenting, e.g. 0.5 for nuclei of very "
+                             "different brightness (CTC GOWT1, SIM+: higher TRA and SEG); 1: as they are (default)")
     parser.add_argument("--max-distance", type=float, help="overlap linker: largest move per frame in pixels")
     parser.add_argument("--max-memory", type=float, default=4.0,
                         help="GiB: a Zarr movie whose image and labels would need more is tracked frame by frame "
@@ -94,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     result = track_files(args.input, args.outdir, mode=args.mode, masks=args.masks, prompts=args.prompts,
                          boxes=args.boxes, start_labels=args.start_labels, start_frame=args.start_frame,
                          format=args.format, table_format=args.table_format, axes=args.axes, model=args.model,
-                         decoder=args.decoder, segmenter=args.segmenter, scale=args.scale, linker=args.linker,
+                         decoder=args.decoder, segmenter=args.segmenter, scale=args.scale, gamma=args.gamma,
+                         linker=args.linker,
                          trackastra_model=args.trackastra_model, max_distance=args.max_distance,
                          max_memory=args.max_memory, pixel_size=args.pixel_size, frame_interval=args.frame_interval,
                          lineage_plot=args.lineage_plot, scheduler=args.scheduler, workers=args.workers,

@@ -20,6 +20,7 @@ from samzoo.batch import JOB_RECORD, check_job_record, output_paths, run_batch
 from samzoo.errors import InputError, option
 from samzoo.io.sequence import find_movies
 from samzoo.io.write import check_writable
+from samzoo.io.normalize import check_gamma
 from samzoo.jobs.common import absolute, check_scale, check_workers, job_model, patterns_of, remove_outputs
 from samzoo.jobs.track_movie import PER_MOVIE_INPUTS, Movie, TrackSettings, movie_job, parse_formats, track_movie
 
@@ -71,7 +72,7 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
                 start_frame: int = 0, format: str | Sequence[str] = "ctc", table_format: str = "csv",
                 axes: str | None = None, model: Any = None,
                 decoder: str | os.PathLike | None = None, segmenter: str = "ais", scale: float | str | None = None,
-                linker: str = "auto", trackastra_model: str = "general_2d", max_distance: float | None = None,
+                gamma: float = 1.0, linker: str = "auto", trackastra_model: str = "general_2d", max_distance: float | None = None,
                 max_memory: float = 4.0, pixel_size: float | None = None, frame_interval: float | None = None,
                 lineage_plot: str | os.PathLike | None = None, scheduler: Any = None, workers: int = 1,
                 overwrite: bool = False, progress: bool = False) -> TrackResult:
@@ -106,6 +107,9 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
     scale : float, "auto" or None
         Auto mode without masks: segment frames resized by this factor; ``"auto"`` estimates it
         once on the middle frame; None: the model's default (see :func:`samzoo.segment`).
+    gamma : float
+        Auto mode without masks: compress each frame's intensities before segmenting, e.g. 0.5
+        for movies of nuclei of very different brightness (:func:`samzoo.tracking.track`).
     linker : {"auto", "overlap", "trackastra"}
         ``auto``: trackastra if its model is cached or a mirror is set, else overlap.
     trackastra_model : str
@@ -161,7 +165,7 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
     settings = TrackSettings(mode, axes, formats, linker, absolute(trackastra_model), segmenter, absolute(model),
                              max_distance, start_frame, link_masks=bool(masks), scale=scale, max_memory=max_memory,
                              pixel_size=pixel_size, frame_interval=frame_interval, decoder=absolute(decoder),
-                             table_format=table_format)
+                             table_format=table_format, gamma=check_gamma(gamma))
     patterns = patterns_of(inputs)
     sources = find_movies(patterns)  # the frames of a folder or pattern are one movie
     frames = isinstance(sources[0], tuple)

@@ -49,6 +49,7 @@ class TrackSettings:
     frame_interval: float | None = None
     decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam model files
     table_format: str = "csv"  # the table format's file: table.csv or table.parquet
+    gamma: float = 1.0  # intensity compression before segmenting (auto mode, no masks)
 
     @property
     def needs_model(self) -> bool:
@@ -139,14 +140,16 @@ def track_movie(settings: TrackSettings, movie: Movie, outdir: Path) -> MovieOut
         # the label store lives next to the output folder (same disk, which holds the result too) until written
         with tempfile.TemporaryDirectory(prefix=f".{outdir.name}.work-", dir=outdir.parent) as work:
             result = track(image.data, masks, workdir=work, model=model, segmenter=settings.segmenter,
-                           zstack="z" in image.dims, scale=settings.scale, linker="overlap", **options)
+                           zstack="z" in image.dims, scale=settings.scale, gamma=settings.gamma, linker="overlap",
+                           **options)
             return _write(settings, movie, outdir, result, image, warnings)
     images = np.asarray(image.values)
     masks = None if masks is None else np.asarray(masks)
     start = _start(movie) if settings.mode == "propagate" else None
     result = track(images, masks, mode=settings.mode, model=model, start=start, start_frame=settings.start_frame,
                    linker=settings.linker, trackastra_model=settings.trackastra_model, segmenter=settings.segmenter,
-                   zstack="z" in image.dims, scale=settings.scale, **options)
+                   zstack="z" in image.dims, scale=settings.scale,
+                   gamma=settings.gamma if settings.mode == "auto" else 1.0, **options)
     return _write(settings, movie, outdir, result, image, warnings)
 
 

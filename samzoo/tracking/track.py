@@ -23,6 +23,7 @@ import networkx as nx
 import numpy as np
 
 from samzoo.errors import DownloadError, InputError
+from samzoo.io.normalize import check_gamma, compress_intensities
 from samzoo.tracking.frames import read_frame
 from samzoo.tracking.lineage import check_masks, relabel_tracks
 from samzoo.tracking.linking import link_overlap
@@ -55,7 +56,7 @@ class TrackingResult:
 
 
 def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zstack: bool = False,
-                  scale: float = 1.0, border_objects: bool = False) -> np.ndarray:
+                  scale: float = 1.0, border_objects: bool = False, gamma: float = 1.0) -> np.ndarray:
     """Instance labels for every frame of a movie ``(T, H, W[, C])``, or ``(T, Z, H, W)`` with ``zstack``.
 
     ``segmenter`` is ``"ais"`` (samzoo model, :func:`samzoo.segmentation.ais.segment_ais`) or
@@ -66,11 +67,12 @@ def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zst
     ``border_objects`` (AIS, 2D movies; :func:`track` turns it on) also keeps the objects
     entering or leaving the field of view that the AIS watershed leaves out: the regions of
     :func:`samzoo.segmentation.watershed.border_regions` that continue an object of the frame
-    before or after (:func:`samzoo.tracking.temporal.add_border_objects`).
+    before or after (:func:`samzoo.tracking.temporal.add_border_objects`). ``gamma`` compresses
+    each frame's intensities first (:func:`samzoo.io.normalize.compress_intensities`; 1: as they are).
     For movies larger than memory see :func:`segment_to_zarr`.
     """
     segment = frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale,
-                              border_objects=border_objects)
+                              border_objects=border_objects, gamma=gamma)
     frames = [segment(frame) for frame in np.asarray(images)]
     if not border_objects:
         return np.stack(frames)
@@ -78,11 +80,20 @@ def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zst
     return add_border_objects(masks, candidates, in_place=True)
 
 
-def frame_segmenter(*, model=None, segmenter: str = "ais", zstack: bool = False,
-                    scale: float = 1.0, border_objects: bool = False) -> Callable[[np.ndarray], np.ndarray]:
+def frame_segmenter(*, model=None, segmenter: str = "ais", zstack: bool = False, scale: float = 1.0,
+                    border_objects: bool = False, gamma: float = 1.0) -> Callable[[np.ndarray], np.ndarray]:
     """The function that segments one frame (``(H, W[, C])``, or ``(Z, H, W)`` with ``zstack``); see
     :func:`segment_movie` for the options. With ``border_objects`` it returns the labels and the
     frame's :func:`~samzoo.segmentation.watershed.border_regions`."""
+    segment = _frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale,
+                               border_objects=border_objects)
+    if check_gamma(gamma) == 1:
+        return segment
+    return lambda frame: segment(compress_intensities(frame, gamma))
+
+
+def _frame_segmenter(*, model, segmenter: str, zstack: bool, scale: float,
+                     border_objects: bool) -> Callable[[np.ndarray], np.ndarray]:
     from samzoo.segmentation.rescale import segment_rescaled
 
     if segmenter not in ("ais", "classical"):
@@ -136,7 +147,7 @@ def _ais_with_border_regions(model, scale: float) -> Callable[[np.ndarray], tupl
 
 
 def segment_to_zarr(images, path: str | Path, *, model=None, segmenter: str = "ais", zstack: bool = False,
-                    scale: float = 1.0, border_objects: bool = False):
+                    scale: float = 1.0, border_objects: bool = False, gamma: float = 1.0):
     """Segment a movie one frame at a time into a Zarr label array at ``path`` (a movie larger than memory).
 
     ``images`` may be lazy (a dask array or xarray of a Zarr movie): only ``images[t]`` is read,
@@ -150,7 +161,7 @@ def segment_to_zarr(images, path: str | Path, *, model=None, segmenter: str = "a
     zarr.Array (T, [Z,] H, W) uint32, opened for writing.
     """
     segment = frame_segmenter(model=model, segmenter=segmenter, zstack=zstack, scale=scale,
-                              border_objects=border_objects)
+                              border_objects=border_objects, gamma=gamma)
     shape = tuple(int(n) for n in images.shape[:4 if zstack else 3])
     frames = (segment(np.asarray(images[t])) for t in range(shape[0]))
     if not border_objects:
@@ -204,7 +215,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
           model=None, start: np.ndarray | Mapping | None = None, start_frame: int = 0, linker: str = "auto",
           trackastra_model: str | Path = "general_2d", segmenter: str = "ais", zstack: bool = False,
           split_merged: bool | None = None, scale: float | str | None = 1.0, workdir: str | Path | None = None,
-          **link_options) -> TrackingResult:
+          gamma: float = 1.0, **link_options) -> TrackingResult:
     """Track objects in a movie.
 
     Parameters
@@ -240,6 +251,11 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         :func:`segment_movie`); ``"auto"``: estimated once on the middle frame
         (:func:`samzoo.segmentation.autoscale.estimate_scale`), the same for every frame;
         None: the model's default (:func:`samzoo.segmentation.autoscale.resolve_scale`).
+    gamma : float
+        ``mode="auto"`` without masks: compress each frame's intensities before segmenting
+        (:func:`samzoo.io.normalize.compress_intensities`). 0.5 lifts dim nuclei in movies whose
+        nuclei differ much in brightness (CTC GOWT1 and SIM+: TRA and SEG up by 0.01-0.04); 1
+        (the default) leaves them as they are. The linkers see the images as given.
     workdir : path, optional
         Track a movie larger than memory, frame by frame (``mode="auto"`` with the overlap
         linker only; see :func:`track_on_disk`): ``images`` and ``masks`` may then be lazy
@@ -263,25 +279,28 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
             raise InputError("mode='propagate' needs the images and the objects to start from (labels or prompts)")
         if scale not in (1, "auto", None):
             raise InputError("scale applies to automatic segmentation (mode='auto'), not to propagation")
+        if check_gamma(gamma) != 1:
+            raise InputError("gamma applies to automatic segmentation (mode='auto'), not to propagation")
         if zstack:
             raise InputError("mode='propagate' follows objects in 2D movies (t, y, x); use mode='auto' for 3D + time")
         graph, labels = propagate(load_model() if model is None else model, images, start, start_frame=start_frame)
         return _result(graph, labels, "propagate")
     if mode != "auto":
         raise InputError(f"unknown tracking mode {mode!r}; use 'auto' or 'propagate'")
+    gamma = check_gamma(gamma)
     if scale in ("auto", None):
-        model, scale = _auto_scale(images, model, segmenter, zstack, scale) if masks is None and images is not None \
-            else (model, 1.0)
+        model, scale = _auto_scale(images, model, segmenter, zstack, scale, gamma) \
+            if masks is None and images is not None else (model, 1.0)
     if workdir is not None:
         return track_on_disk(images, masks, workdir, model=model, linker=linker, segmenter=segmenter, zstack=zstack,
-                             split_merged=split_merged, scale=scale, **link_options)
+                             split_merged=split_merged, scale=scale, gamma=gamma, **link_options)
     if split_merged is None:
         split_merged = masks is None
     if masks is None:
         if images is None:
             raise InputError("automatic tracking needs images or masks")
         masks = segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=scale,
-                              border_objects=segmenter == "ais" and not zstack)
+                              border_objects=segmenter == "ais" and not zstack, gamma=gamma)
     masks = check_masks(np.asarray(masks))  # in memory: lazy masks are read whole (see workdir)
     _check_shapes(images, masks)
     if linker not in ("auto", "overlap", "trackastra"):
@@ -305,7 +324,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     return _result(graph, masks, "overlap")
 
 
-def _auto_scale(images, model, segmenter: str, zstack: bool, scale: str | None):
+def _auto_scale(images, model, segmenter: str, zstack: bool, scale: str | None, gamma: float = 1.0):
     """The model (loaded if needed) and the number that ``scale`` ("auto" or None) means for this movie."""
     from samzoo.segmentation.autoscale import resolve_scale
 
@@ -315,7 +334,7 @@ def _auto_scale(images, model, segmenter: str, zstack: bool, scale: str | None):
         from samzoo.models.load import load_model
 
         model = load_model()
-    frame = np.asarray(images[len(images) // 2])  # one frame read, even from a lazy movie
+    frame = compress_intensities(np.asarray(images[len(images) // 2]), gamma)  # one frame read, even from a lazy movie
     return model, resolve_scale(model, frame[len(frame) // 2] if zstack else frame, scale)
 
 
@@ -331,7 +350,7 @@ def _check_shapes(images, masks) -> None:
 
 
 def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str = "overlap", segmenter: str = "ais",
-                  zstack: bool = False, split_merged: bool | None = None, scale: float = 1.0,
+                  zstack: bool = False, split_merged: bool | None = None, scale: float = 1.0, gamma: float = 1.0,
                   **link_options) -> TrackingResult:
     """Automatic tracking of a movie larger than memory: segment, link and relabel frame by frame.
 
@@ -365,7 +384,7 @@ def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str
         if images is None:
             raise InputError("automatic tracking needs images or masks")
         masks = segment_to_zarr(images, workdir / "labels.zarr", model=model, segmenter=segmenter, zstack=zstack,
-                                scale=scale, border_objects=segmenter == "ais" and not zstack)
+                                scale=scale, border_objects=segmenter == "ais" and not zstack, gamma=gamma)
     else:
         masks = check_masks(masks)
         if split_merged:  # the cuts go into a copy, never into the caller's masks

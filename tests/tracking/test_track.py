@@ -52,6 +52,10 @@ def test_bad_requests():
         track(np.zeros((2, 3, 8, 8)), mode="propagate", start=np.ones((8, 8), int), zstack=True)
     with pytest.raises(InputError, match="do not match"):
         track(np.zeros((2, 9, 8)), np.zeros((2, 8, 8), int))
+    with pytest.raises(InputError, match="gamma"):
+        track(np.zeros((2, 8, 8)), mode="propagate", start=np.ones((8, 8), int), gamma=0.5)
+    with pytest.raises(InputError, match="gamma must be"):
+        segment_movie(np.zeros((2, 8, 8)), segmenter="classical", gamma=-1)
 
 
 def test_ais_tracking_keeps_objects_leaving_the_field_of_view(tmp_path):

@@ -71,22 +71,40 @@ def test_track_errors_are_one_line(movie_files, tmp_path, capsys):
     assert "_track.txt" in capsys.readouterr().err
 
 
+def _classical_first_frame(movie, outdir, *options) -> np.ndarray:
+    """Track ``movie`` with the classical segmenter (no model needed) and ``options``; frame 0's labels."""
+    assert main(["track", str(movie), "--axes", "tyx", "--segmenter", "classical", *options,
+                 "-o", str(outdir), "--format", "ctc"]) == 0
+    return tifffile.imread(outdir / "mask000.tif")
+
+
 def test_track_scale(movie_files, tmp_path, capsys):
-    """--scale reaches the segmentation (classical here: no model needed) and is refused where it cannot apply."""
+    """--scale reaches the segmentation and is refused where it cannot apply."""
     from samzoo.segmentation.rescale import segment_rescaled
     from samzoo.tracking.track import classical
 
     movie, masks, _ = movie_files
-    assert main(["track", str(movie), "--axes", "tyx", "--segmenter", "classical", "--scale", "0.5",
-                 "-o", str(tmp_path / "half"), "--format", "ctc"]) == 0
-    frames = tifffile.imread(movie)
-    first = tifffile.imread(tmp_path / "half" / "mask000.tif")
-    assert np.array_equal(first > 0, segment_rescaled(classical, frames[0], 0.5) > 0)
-    assert not np.array_equal(first > 0, classical(frames[0]) > 0)  # the scale made a difference
+    first, frame = _classical_first_frame(movie, tmp_path / "half", "--scale", "0.5"), tifffile.imread(movie)[0]
+    assert np.array_equal(first > 0, segment_rescaled(classical, frame, 0.5) > 0)
+    assert not np.array_equal(first > 0, classical(frame) > 0)  # the scale made a difference
     capsys.readouterr()
     assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "--scale", "2",
                  "-o", str(tmp_path / "o")]) == 1
     assert "--scale applies when track segments" in capsys.readouterr().err
+
+
+def test_track_gamma(movie_files, tmp_path, capsys):
+    """--gamma compresses each frame's intensities before segmenting; a gamma out of range is one error line."""
+    from samzoo.io.normalize import compress_intensities
+    from samzoo.tracking.track import classical
+
+    movie, _, _ = movie_files
+    first, frame = _classical_first_frame(movie, tmp_path / "g", "--gamma", "0.3"), tifffile.imread(movie)[0]
+    assert np.array_equal(first > 0, classical(compress_intensities(frame, 0.3)) > 0)
+    assert not np.array_equal(first > 0, classical(frame) > 0)  # the gamma made a difference
+    capsys.readouterr()
+    assert main(["track", str(movie), "--axes", "tyx", "--gamma", "0", "-o", str(tmp_path / "bad")]) == 1
+    assert "gamma must be from 0.1 to 10" in capsys.readouterr().err
 
 
 def test_a_3d_stack_is_a_movie_by_default(movie_files, tmp_path, capsys):
