@@ -6,5 +6,5 @@ from samzoo.io.prompts import read_boxes_csv, read_points_csv
 from samzoo.io.sequence import read_movie
 from samzoo.io.write import write_labels, write_overlay_png
 
-__all__ = ["as_dataarray", "read_image", "read_movie", "compress_intensities", "percentile_normalize", "to_model_input", "read_boxes_csv",
-           "read_points_csv", "write_labels", "write_overlay_png"]
+__all__ = ["as_dataarray", "read_image", "read_movie", "compress_intensities", "percentile_normalize", "to_model_input",
+           "read_boxes_csv", "read_points_csv", "write_labels", "write_overlay_png"]

@@ -56,8 +56,8 @@ def compress_intensities(image: np.ndarray, gamma: float) -> np.ndarray:
     A ``gamma`` below 1 lifts dim objects towards bright ones: live-cell movies show nuclei of
     very different brightness, and after a linear normalisation the dim ones are nearly black
     (GOWT1: nuclei at 3-7 % of the bright ones' intensity). Measured with samzoo's default model
-    on the CTC movies, ``samzoo track`` with gamma 0.5 against 1: GOWT1 01 TRA 0.973 -> 0.986,
-    SEG 0.831 -> 0.875; SIM+ 01 TRA 0.940 -> 0.960, SEG 0.809 -> 0.835 (``docs/tracking.md``).
+    on the CTC movies, ``samzoo track`` with gamma 0.5 against 1: GOWT1 01 TRA 0.973 -> 0.985,
+    SEG 0.831 -> 0.875; SIM+ 01 TRA 0.940 -> 0.970, SEG 0.809 -> 0.854 (``docs/tracking.md``).
     It hurts images whose objects are evenly bright (DSB2018 fluorescence: AIS mSA 0.48 -> 0.34),
     so it is not the default.
 

@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 from samzoo.batch import JOB_RECORD, check_job_record, output_paths, run_batch
 from samzoo.errors import InputError, option
+from samzoo.io.normalize import check_gamma
 from samzoo.io.sequence import find_movies
 from samzoo.io.write import check_writable
-from samzoo.io.normalize import check_gamma
 from samzoo.jobs.common import absolute, check_scale, check_workers, job_model, patterns_of, remove_outputs
 from samzoo.jobs.track_movie import PER_MOVIE_INPUTS, Movie, TrackSettings, movie_job, parse_formats, track_movie
 
@@ -72,7 +72,8 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
                 start_frame: int = 0, format: str | Sequence[str] = "ctc", table_format: str = "csv",
                 axes: str | None = None, model: Any = None,
                 decoder: str | os.PathLike | None = None, segmenter: str = "ais", scale: float | str | None = None,
-                gamma: float = 1.0, linker: str = "auto", trackastra_model: str = "general_2d", max_distance: float | None = None,
+                gamma: float = 1.0, linker: str = "auto", trackastra_model: str = "general_2d",
+                max_distance: float | None = None,
                 max_memory: float = 4.0, pixel_size: float | None = None, frame_interval: float | None = None,
                 lineage_plot: str | os.PathLike | None = None, scheduler: Any = None, workers: int = 1,
                 overwrite: bool = False, progress: bool = False) -> TrackResult:

@@ -159,12 +159,12 @@ def calibrated_thresholds(first: list[ObjectMask], pred_iou_threshold: float | N
                 STABILITY_CEILING if stability_threshold is None else stability_threshold)
     (iou_step, iou_floor), (stability_step, stability_floor) = CALIBRATION_STEPS
     if pred_iou_threshold is None:
-        pred_iou_threshold = float(np.clip(np.median([r.score for r in first]) - iou_step,
-                                           iou_floor, PRED_IOU_CEILING))
+        pred_iou_threshold = round(float(np.clip(np.median([r.score for r in first]) - iou_step,
+                                                 iou_floor, PRED_IOU_CEILING)), 4)
     if stability_threshold is None:
-        stability_threshold = float(np.clip(np.median([r.stability for r in first]) - stability_step,
-                                            stability_floor, STABILITY_CEILING))
-    return round(pred_iou_threshold, 4), round(stability_threshold, 4)
+        stability_threshold = round(float(np.clip(np.median([r.stability for r in first]) - stability_step,
+                                                  stability_floor, STABILITY_CEILING)), 4)
+    return pred_iou_threshold, stability_threshold
 
 
 def amg_prompts(model: SamzooModel, embeddings: ImageEmbeddings, points_per_side: int,
@@ -270,13 +270,6 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
             pred_iou_threshold=PRED_IOU_THRESHOLD if pred_iou_threshold is None else pred_iou_threshold,
             stability_threshold=STABILITY_THRESHOLD if stability_threshold is None else stability_threshold,
             min_size=0 if min_size is None else min_size, progress=progress)
-    # None: calibrated below on the first masks of AIS components; without those (no AIS
-    # decoder, or every grid point decoded) the fixed ceilings, as before calibration
-    calibrate = pred_iou_threshold is None or stability_threshold is None
-    ais_components = foreground_threshold is not None and model.ais_decoder is not None
-    given = (pred_iou_threshold, stability_threshold)
-    pred_iou_threshold = PRED_IOU_CEILING if pred_iou_threshold is None else pred_iou_threshold
-    stability_threshold = STABILITY_CEILING if stability_threshold is None else stability_threshold
     min_size = 25 if min_size is None else min_size
     if bfloat16 is None:
         bfloat16 = native_bfloat16(next(model.parameters()).device)
@@ -309,15 +302,19 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
         else:
             rejected[component[i]] += 1
 
+    # thresholds left None are calibrated on the first masks of AIS components; without those (no
+    # AIS decoder, or every grid point decoded) they are the fixed ceilings, as before calibration
     sampled: dict[int, ObjectMask] = {}  # point -> its mask, decoded to calibrate; reused in its round
-    if calibrate and ais_components and len(points):
+    ais_components = foreground_threshold is not None and model.ais_decoder is not None
+    if (pred_iou_threshold is None or stability_threshold is None) and ais_components and len(points):
         # the first point of evenly spaced components (one object or clump each), a bounded number:
         # the masks are tile-sized
         _, first = np.unique(component, return_index=True)
         sample = first[np.unique(np.linspace(0, len(first) - 1, min(len(first), CALIBRATION_SAMPLE)).astype(int))]
         sampled = dict(zip(sample.tolist(), decode_points(model, embeddings, points[sample], window=window,
                                                           decoder=decoder)))
-        pred_iou_threshold, stability_threshold = calibrated_thresholds(list(sampled.values()), *given)
+    pred_iou_threshold, stability_threshold = calibrated_thresholds(list(sampled.values()), pred_iou_threshold,
+                                                                    stability_threshold)
 
     bar = tqdm(total=len(points), desc="AMG", disable=not progress, leave=False)
     while pending.any():

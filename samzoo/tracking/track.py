@@ -268,6 +268,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     -------
     TrackingResult
     """
+    gamma = check_gamma(gamma)
     if mode == "propagate" and workdir is not None:
         raise InputError("propagation needs the whole movie in memory; a movie tracked frame by frame (workdir) "
                          "takes mode='auto' with the overlap linker")
@@ -279,7 +280,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
             raise InputError("mode='propagate' needs the images and the objects to start from (labels or prompts)")
         if scale not in (1, "auto", None):
             raise InputError("scale applies to automatic segmentation (mode='auto'), not to propagation")
-        if check_gamma(gamma) != 1:
+        if gamma != 1:
             raise InputError("gamma applies to automatic segmentation (mode='auto'), not to propagation")
         if zstack:
             raise InputError("mode='propagate' follows objects in 2D movies (t, y, x); use mode='auto' for 3D + time")
@@ -287,7 +288,6 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         return _result(graph, labels, "propagate")
     if mode != "auto":
         raise InputError(f"unknown tracking mode {mode!r}; use 'auto' or 'propagate'")
-    gamma = check_gamma(gamma)
     if scale in ("auto", None):
         model, scale = _auto_scale(images, model, segmenter, zstack, scale, gamma) \
             if masks is None and images is not None else (model, 1.0)
@@ -334,7 +334,8 @@ def _auto_scale(images, model, segmenter: str, zstack: bool, scale: str | None, 
         from samzoo.models.load import load_model
 
         model = load_model()
-    frame = compress_intensities(np.asarray(images[len(images) // 2]), gamma)  # one frame read, even from a lazy movie
+    # one frame read, even from a lazy movie
+    frame = compress_intensities(np.asarray(images[len(images) // 2]), gamma)
     return model, resolve_scale(model, frame[len(frame) // 2] if zstack else frame, scale)
 
 
