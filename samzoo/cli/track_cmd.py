@@ -75,7 +75,8 @@ def add_parser(subparsers) -> None:
                              "'auto': estimated once on the middle frame (default: as samzoo segment --scale)")
     parser.add_argument("--gamma", type=float, default=1.0,
                         help="auto mode: compress intensities before segmenting, e.g. 0.5 for nuclei of very "
-                             "different brightness (CTC GOWT1, SIM+: higher TRA and SEG); 1: as they are (default)")
+                             "different brightness (CTC GOWT1, SIM+: higher TRA and SEG); 1: as they are (default); "
+                             "refused with --masks or --mode propagate")
     parser.add_argument("--max-distance", type=float, help="overlap linker: largest move per frame in pixels")
     parser.add_argument("--max-memory", type=float, default=4.0,
                         help="GiB: a Zarr movie whose image and labels would need more is tracked frame by frame "

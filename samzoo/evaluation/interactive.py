@@ -36,7 +36,8 @@ def _correction(pred: np.ndarray, gt: np.ndarray) -> tuple[tuple[int, int], int]
 
 def interactive_iou(model: SamzooModel, image: np.ndarray, labels: np.ndarray, *, start: str = "point",
                     n_corrections: int = 7, embeddings: ImageEmbeddings | None = None,
-                    min_area: int = 10, refine: bool | None = None) -> np.ndarray:
+                    min_area: int = 10, refine: bool | None = None,
+                    pick_instance: bool | None = None) -> np.ndarray:
     """Mean IoU over the objects of ``labels`` after the first prompt and each correction.
 
     Parameters
@@ -51,6 +52,9 @@ def interactive_iou(model: SamzooModel, image: np.ndarray, labels: np.ndarray, *
     refine : bool, optional
         Passed to :func:`samzoo.segmentation.predictor.predict` (by default the AIS decoder's
         foreground decides the borders where the model can).
+    pick_instance : bool, optional
+        Passed to :func:`samzoo.segmentation.predictor.predict` (by default a single point gets
+        the AIS instance under it where the model has one).
 
     Returns
     -------
@@ -70,7 +74,7 @@ def interactive_iou(model: SamzooModel, image: np.ndarray, labels: np.ndarray, *
             prompts[r.label] = Prompt(box=[y0, x0, y1 - 1, x1 - 1])
         else:
             prompts[r.label] = Prompt(points=[_deepest_pixel(gts[r.label])], point_labels=[1])
-    results = predict(model, embeddings, prompts, refine=refine)
+    results = predict(model, embeddings, prompts, refine=refine, pick_instance=pick_instance)
     ious = []
     for round_ in range(n_corrections + 1):
         masks = {k: v.full_mask(labels.shape) for k, v in results.items()}

@@ -111,6 +111,7 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
     gamma : float
         Auto mode without masks: compress each frame's intensities before segmenting, e.g. 0.5
         for movies of nuclei of very different brightness (:func:`samzoo.tracking.track`).
+        Like a scale other than 1, refused where track does not segment the frames itself.
     linker : {"auto", "overlap", "trackastra"}
         ``auto``: trackastra if its model is cached or a mirror is set, else overlap.
     trackastra_model : str
@@ -161,7 +162,7 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
     per_movie = {"masks": masks, "prompts": prompts, "boxes": boxes, "start_labels": start_labels,
                  "lineage_plot": lineage_plot}
     per_movie = {name: str(value) for name, value in per_movie.items() if value}
-    scale = _check_options(mode, per_movie, max_memory, workers, pixel_size, frame_interval, scale)
+    scale = _check_options(mode, per_movie, max_memory, workers, pixel_size, frame_interval, scale, gamma)
     _check_table_format(table_format, formats)
     settings = TrackSettings(mode, axes, formats, linker, absolute(trackastra_model), segmenter, absolute(model),
                              max_distance, start_frame, link_masks=bool(masks), scale=scale, max_memory=max_memory,
@@ -187,7 +188,8 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
 
 
 def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, pixel_size: float | None,
-                   frame_interval: float | None, scale: float | str | None) -> float | str | None:
+                   frame_interval: float | None, scale: float | str | None,
+                   gamma: float = 1.0) -> float | str | None:
     """Options that are accepted by type but make no sense, as one clear message each; the checked scale."""
     if mode not in ("auto", "propagate"):
         raise InputError(f"unknown {option('mode')} {mode!r}; use auto or propagate")
@@ -201,9 +203,12 @@ def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, 
         if value is not None and not value > 0:
             raise InputError(f"{option(name)} must be positive, got {value}")
     scale = check_scale(scale)
-    if scale not in (1, "auto", None) and (mode == "propagate" or "masks" in per_movie):
-        raise InputError(f"{option('scale')} applies when track segments the frames itself "
-                         f"({option('mode')} auto without {option('masks')})")
+    segments_itself = mode == "auto" and "masks" not in per_movie
+    # both change only how track segments the frames; given where it does not, they would be ignored
+    for name, value, neutral in (("scale", scale, (1, "auto", None)), ("gamma", check_gamma(gamma), (1,))):
+        if value not in neutral and not segments_itself:
+            raise InputError(f"{option(name)} applies when track segments the frames itself "
+                             f"({option('mode')} auto without {option('masks')})")
     return scale
 
 

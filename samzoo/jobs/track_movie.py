@@ -149,7 +149,7 @@ def track_movie(settings: TrackSettings, movie: Movie, outdir: Path) -> MovieOut
     result = track(images, masks, mode=settings.mode, model=model, start=start, start_frame=settings.start_frame,
                    linker=settings.linker, trackastra_model=settings.trackastra_model, segmenter=settings.segmenter,
                    zstack="z" in image.dims, scale=settings.scale,
-                   gamma=settings.gamma if settings.mode == "auto" else 1.0, **options)
+                   gamma=settings.gamma, **options)
     return _write(settings, movie, outdir, result, image, warnings)
 
 

@@ -82,6 +82,24 @@ def _foreground_key(model: SamzooModel, tile) -> tuple:
 
 
 @torch.inference_mode()
+def tile_instances(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np.ndarray:
+    """samzoo's AIS instances ``(h, w)`` int32 over one tile's outer region, 0 = background.
+
+    The watershed of that tile's maps alone (default thresholds), so that a prompt needs one
+    tile's decoder pass, not the whole image's. Kept in ``embeddings.derived`` with the tile's
+    foreground (:func:`tile_foreground`).
+    """
+    key = ("instances",) + _foreground_key(model, tile)
+    if key not in embeddings.derived:
+        decoder = _inference_decoder(model.ais_decoder)
+        device = next(model.parameters()).device
+        maps = _tile_maps(model, decoder, embeddings, tile, device).cpu().numpy()
+        embeddings.derived[_foreground_key(model, tile)] = maps[0]
+        embeddings.derived[key] = watershed_from_maps(maps)
+    return embeddings.derived[key]
+
+
+@torch.inference_mode()
 def tile_foreground(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np.ndarray:
     """The foreground probability ``(h, w)`` of samzoo's AIS decoder over one tile's outer region.
 

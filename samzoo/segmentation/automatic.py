@@ -370,7 +370,8 @@ def segment_apg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     best, keys = [], list(point_prompts)
     for start in range(0, len(keys), APG_CHUNK):  # a tile-sized mask per prompt: a bounded number at a time
         part = keys[start:start + APG_CHUNK]
-        by_point = predict(model, embeddings, {k: point_prompts[k] for k in part}, multimask=True)
+        # the points come from AIS instances: picking those instances back would be no prompt at all
+        by_point = predict(model, embeddings, {k: point_prompts[k] for k in part}, multimask=True, pick_instance=False)
         # an AIS instance may be a piece of its object: its box must not bound SAM's mask
         by_box = predict(model, embeddings, {k: box_prompts[k] for k in part}, clip_to_box=False)
         best += [_Candidate.of(max(by_point[k], by_box[k], key=lambda r: r.score)) for k in part]

@@ -36,12 +36,16 @@ def can_refine(model: SamzooModel) -> bool:
     return isinstance(model.ais_decoder, AISDecoder) and not model.config.sam_input
 
 
-def resolve_refine(model: SamzooModel, refine: bool | None) -> bool:
-    """``refine`` as a decision: None means whether ``model`` can; True for a model that cannot is an InputError."""
+def resolve_refine(model: SamzooModel, refine: bool | None, what: str = "refine masks") -> bool:
+    """``refine`` as a decision: None means whether ``model`` can; True for a model that cannot is an InputError.
+
+    ``what`` names the option in the error (also used for :func:`~samzoo.segmentation.predictor.predict`'s
+    ``pick_instance``, which needs the same decoder).
+    """
     if refine is None:
         return can_refine(model)
     if refine and not can_refine(model):
-        raise InputError(f"model {model.name!r} cannot refine masks: that needs samzoo's own AIS decoder")
+        raise InputError(f"model {model.name!r} cannot {what}: that needs samzoo's own AIS decoder")
     return bool(refine)
 
 

@@ -73,7 +73,8 @@ def decode_points(model: SamzooModel, embeddings: ImageEmbeddings, points: np.nd
         # resized tiles (SAM-family models): the windows assume pixels at the embedding's own
         # scale, so these decode on the whole tile, through predict's resized frame
         prompts = {i: Prompt(points=[p], point_labels=[1]) for i, p in enumerate(points)}
-        decoded = predict(model, embeddings, prompts, multimask=True, refine=False)  # SAM's masks, as the windows give
+        # SAM's masks, as the windows give (AMG's grid points are not clicks on objects: no AIS instance)
+        decoded = predict(model, embeddings, prompts, multimask=True, refine=False, pick_instance=False)
         return [decoded[i] for i in range(len(points))]
     results: list[ObjectMask | None] = [None] * len(points)
     tiles = [embeddings.tiles[i] for i in owning_tiles(embeddings.tiles, points)]

@@ -59,6 +59,10 @@ def test_bad_options(tmp_path, movies):
         samzoo.track_files(folder / "m0.tif", tmp_path / "o", masks=masks / "m0.tif", format=["ctc", "xml"])
     with pytest.raises(InputError, match="^scale applies when track segments the frames itself"):
         samzoo.track_files(folder / "m0.tif", tmp_path / "o", masks=masks / "m0.tif", scale=2)
+    with pytest.raises(InputError, match="^gamma applies when track segments the frames itself"):
+        samzoo.track_files(folder / "m0.tif", tmp_path / "o", masks=masks / "m0.tif", gamma=0.5)
+    with pytest.raises(InputError, match="^gamma applies when track segments the frames itself"):
+        samzoo.track_files(folder / "m0.tif", tmp_path / "o", mode="propagate", prompts=folder / "m0.tif", gamma=0.5)
     with pytest.raises(InputError, match="^mode propagate needs prompts, boxes or start_labels"):
         samzoo.track_files(folder / "m0.tif", tmp_path / "o", mode="propagate")
 

@@ -37,8 +37,8 @@ def test_predict_refines_with_samzoo_models_only(tiny_model, hela_frame):
     emb = compute_embeddings(tiny_model, image, cache=False)
     prompts = {1: Prompt(points=[[64, 64]], point_labels=[1]), 2: Prompt(box=[20, 20, 60, 70])}
     assert can_refine(tiny_model)
-    sam = predict(tiny_model, emb, prompts, refine=False)
-    refined = predict(tiny_model, emb, prompts)  # the default for samzoo's models
+    sam = predict(tiny_model, emb, prompts, refine=False, pick_instance=False)
+    refined = predict(tiny_model, emb, prompts, pick_instance=False)  # refining is the default for samzoo's models
     assert any(k[0] == "foreground" for k in emb.derived)  # computed once, kept with the embeddings
     for k in prompts:
         assert refined[k].score == sam[k].score
@@ -55,6 +55,44 @@ def test_predict_refines_with_samzoo_models_only(tiny_model, hela_frame):
         assert predict(without_decoder, emb, prompts)[1].mask.shape == sam[1].mask.shape  # default: no refinement
     finally:
         tiny_model.ais_decoder = decoder
+
+
+def test_a_single_point_picks_the_ais_instance_under_it(hela_frame):
+    from samzoo import load_model
+    from samzoo.evaluation.interactive import _deepest_pixel
+    from samzoo.segmentation.ais import tile_instances
+
+    model = load_model()  # the shipped model: an untrained one finds no instances to pick
+    image, truth = hela_frame[0][:256, :256], hela_frame[1][:256, :256]
+    emb = compute_embeddings(model, image, cache=False)
+    assert len(emb.tiles) == 1
+    instances = tile_instances(model, emb, emb.tiles[0])
+    centres = [_deepest_pixel(truth == i) for i in np.unique(truth[truth > 0])]
+    nucleus = next(c for c in centres if instances[c])  # a nucleus that AIS found
+    on_nucleus, on_background = Prompt(points=[nucleus], point_labels=[1]), Prompt(points=[[2, 2]], point_labels=[1])
+    two_points = Prompt(points=[nucleus, [2, 2]], point_labels=[1, 0])
+    prompts = {1: on_nucleus, 2: on_background, 3: two_points, 4: Prompt(points=[nucleus], point_labels=[0])}
+    picked = predict(model, emb, prompts)  # the default for samzoo's models
+    sam = predict(model, emb, prompts, pick_instance=False)
+    y, x = nucleus
+    assert instances[2, 2] == 0
+    np.testing.assert_array_equal(picked[1].mask, instances == instances[y, x])
+    assert not np.array_equal(picked[1].mask, sam[1].mask)
+    assert picked[1].score == sam[1].score  # SAM's predicted IoU stays
+    for k in (2, 3, 4):  # no instance under the point, more than one point, a negative point: SAM's masks
+        np.testing.assert_array_equal(picked[k].mask, sam[k].mask)
+    # the picked mask is the next step's mask prompt: its logits are positive inside it, negative far outside
+    logits = picked[1].logits[0].numpy()
+    step = model.input_size // logits.shape[0]
+    assert logits[y // step, x // step] > 0 and logits[2 // step, 2 // step] < 0
+    corrected = predict(model, emb, {1: Prompt(points=[nucleus, [2, 2]], point_labels=[1, 0])}, previous=picked)
+    assert (corrected[1].mask & picked[1].mask).sum() > 0.5 * picked[1].mask.sum()
+    decoder, model.ais_decoder = model.ais_decoder, None
+    try:
+        with pytest.raises(InputError, match="cannot pick instances"):
+            predict(model, emb, {1: on_nucleus}, pick_instance=True)
+    finally:
+        model.ais_decoder = decoder
 
 
 def test_amg_and_apg_run_the_ais_decoder_once_per_tile(tiny_model, hela_frame, monkeypatch):

@@ -98,13 +98,17 @@ def test_track_gamma(movie_files, tmp_path, capsys):
     from samzoo.io.normalize import compress_intensities
     from samzoo.tracking.track import classical
 
-    movie, _, _ = movie_files
+    movie, masks, _ = movie_files
     first, frame = _classical_first_frame(movie, tmp_path / "g", "--gamma", "0.3"), tifffile.imread(movie)[0]
     assert np.array_equal(first > 0, classical(compress_intensities(frame, 0.3)) > 0)
     assert not np.array_equal(first > 0, classical(frame) > 0)  # the gamma made a difference
     capsys.readouterr()
     assert main(["track", str(movie), "--axes", "tyx", "--gamma", "0", "-o", str(tmp_path / "bad")]) == 1
     assert "gamma must be from 0.1 to 10" in capsys.readouterr().err
+    # given masks, track does not segment: a gamma would be ignored, so it is refused
+    assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "--gamma", "0.5",
+                 "-o", str(tmp_path / "m")]) == 1
+    assert "--gamma applies when track segments the frames itself" in capsys.readouterr().err
 
 
 def test_a_3d_stack_is_a_movie_by_default(movie_files, tmp_path, capsys):

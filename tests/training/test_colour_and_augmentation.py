@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from scipy import ndimage as ndi
 
 from samzoo.training.data import CropSampler, make_pair, pairs_from_files
 
@@ -89,3 +90,28 @@ def test_target_diameter_brings_every_source_to_one_size(hela_frame, shared_data
         seen = [object_diameter(sampler.sample()[1].numpy()) for _ in range(8)]
         # objects cut by the crop's edge look smaller: the median is a little under the target
         assert 28 < np.nanmedian(seen) < 46, (pair.name, seen)
+
+
+def test_dim_some_objects_brings_chosen_objects_to_the_background(hela_frame):
+    from samzoo.io.normalize import percentile_normalize
+    from samzoo.training.data import dim_some_objects
+
+    image = torch.from_numpy(percentile_normalize(hela_frame[0][:256, :256]).astype(np.float32)).clamp(0, 1)
+    labels = torch.from_numpy(hela_frame[1][:256, :256].astype(np.int64))
+    inside = torch.ones_like(labels, dtype=torch.bool)
+    inside[:, 200:] = False  # padding stays as it is
+    dimmed = dim_some_objects(image, labels, inside, np.random.default_rng(0), fraction=0.5, factor_range=(0.05, 0.1))
+    level = image[inside & (labels == 0)].median()
+    contrast = {}
+    for i in torch.unique(labels[(labels > 0) & inside]).tolist():
+        core = (labels == i) & inside
+        before, after = (image[core] - level).abs().mean(), (dimmed[core] - level).abs().mean()
+        contrast[i] = float(after / before)
+    faint = [i for i, r in contrast.items() if r < 0.3]
+    kept = [i for i, r in contrast.items() if r > 0.9]
+    assert faint and kept and len(faint) + len(kept) >= 0.8 * len(contrast)  # objects are dimmed or left alone
+    far = torch.from_numpy(ndi.distance_transform_edt(hela_frame[1][:256, :256] == 0) > 5)  # beyond the blur of the masks
+    assert torch.allclose(dimmed[far & inside], image[far & inside], atol=1e-5)  # background away from objects: as it was
+    assert torch.equal(dimmed[~inside], image[~inside])
+    empty = torch.zeros_like(labels)
+    assert torch.equal(dim_some_objects(image, empty, inside, np.random.default_rng(0)), image)
