@@ -82,18 +82,20 @@ def segment_plane(model, plane: np.ndarray, *, mode: str = "ais", prompts: Mappi
 
 
 def segment_plane_at(model, plane: np.ndarray, scale: float = 1.0, *, prompts: Mapping | None = None,
-                     **options) -> np.ndarray:
+                     gamma: float = 1.0, **options) -> np.ndarray:
     """Labels ``(H, W)`` of one 2D plane segmented at ``scale`` times its size, on its own grid.
 
     NaN and infinite pixels (in any channel) are background (label 0): no object claims a pixel
-    that holds no measurement. ``options`` are those of :func:`segment_plane`.
+    that holds no measurement. ``gamma`` other than 1: the plane's intensities are compressed
+    first (:func:`samzoo.io.compress_intensities`). ``options`` are those of :func:`segment_plane`.
     """
+    from samzoo.io.normalize import compress_intensities
     from samzoo.segmentation.rescale import segment_rescaled
 
     def native(image: np.ndarray, given: Mapping | None = None) -> np.ndarray:
         return segment_plane(model, image, prompts=given, **options)
 
-    labels = segment_rescaled(native, plane, scale, prompts=prompts)
+    labels = segment_rescaled(native, compress_intensities(plane, gamma), scale, prompts=prompts)
     if plane.dtype.kind == "f":
         missing = ~np.isfinite(plane)
         missing = missing.any(-1) if missing.ndim == 3 else missing
@@ -115,7 +117,8 @@ def plane_image(planes: xr.DataArray, i: int) -> np.ndarray:
 
 def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = None, axes: str | None = None,
             scale: float | str | None = None, merge_z: bool = True, min_z_extent: int = 1, tile_size: int | None = None,
-            halo: int | None = None, cache=True, progress: bool = False) -> np.ndarray | xr.DataArray:
+            halo: int | None = None, cache=True, progress: bool = False,
+            gamma: float = 1.0) -> np.ndarray | xr.DataArray:
     """Segment an image, a volume or a movie: every 2D plane, then 3D objects joined across z.
 
     Parameters
@@ -145,6 +148,10 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         See :func:`samzoo.segmentation.embeddings.compute_embeddings`.
     progress : bool
         A progress bar over planes (over tiles for a single plane).
+    gamma : float
+        Compress each plane's intensities before segmenting (:func:`samzoo.io.compress_intensities`;
+        the scale is estimated on the compressed plane too), e.g. 0.5 where dim objects lie next
+        to bright ones; 1 (default): as they are. From 0.1 to 10.
 
     Returns
     -------
@@ -154,8 +161,10 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
     """
     from tqdm import tqdm
 
+    from samzoo.io.normalize import check_gamma, compress_intensities
     from samzoo.segmentation.autoscale import resolve_scale
 
+    gamma = check_gamma(gamma)
     array = as_dataarray(image, axes)
     if prompts is not None and any(d in array.dims for d in ("t", "z")):
         raise InputError(f"prompts need a 2D image, but it has axes {''.join(array.dims)}; select one plane first")
@@ -168,9 +177,10 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
     one = len(flat) == 1
 
     # one scale for every plane: a movie's or a volume's objects keep their size from plane to plane
-    scale = resolve_scale(model, plane_image(planes, len(flat) // 2), scale, prompts=prompts)
+    middle = compress_intensities(plane_image(planes, len(flat) // 2), gamma)
+    scale = resolve_scale(model, middle, scale, prompts=prompts)
     for i in tqdm(range(len(flat)), desc="planes", disable=not progress or one):
-        flat[i] = segment_plane_at(model, plane_image(planes, i), scale, prompts=prompts, mode=mode,
+        flat[i] = segment_plane_at(model, plane_image(planes, i), scale, prompts=prompts, mode=mode, gamma=gamma,
                                    tile_size=tile_size, halo=halo, cache=cache, progress=progress and one)
     if "z" in dims and merge_z:
         from samzoo.segmentation.volume import merge_slices

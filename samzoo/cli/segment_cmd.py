@@ -47,6 +47,10 @@ def add_parser(subparsers) -> None:
                              "than ~45 px; 'auto': the factor that brings the objects to the size the model "
                              "knows, estimated on each image (default: auto for models trained for it, as "
                              "samzoo_tiny_lm since 2026-12, else 1)")
+    parser.add_argument("--gamma", type=float, default=1.0,
+                        help="compress each plane's intensities before segmenting, e.g. 0.5 where dim objects "
+                             "lie next to bright ones (see the tracking guide: it costs where objects are evenly "
+                             "bright); 1: as they are (default); not for images segmented block by block")
     parser.add_argument("--tile", type=int, help="model tile size (default: the model input size)")
     parser.add_argument("--halo", type=int, help="model tile overlap in pixels (default: tile / 8)")
     parser.add_argument("--overlay", help="overlay PNG to write (default: OUTPUT with _overlay.png; one image only)")
@@ -80,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                            overlay=args.overlay or True, cache=not args.no_cache, merge_z=not args.no_merge_z,
                            min_z_extent=args.min_z_extent, format=args.format, block=args.block,
                            block_halo=args.block_halo, decoder=args.decoder, scheduler=args.scheduler,
-                           workers=args.workers, overwrite=args.overwrite, progress=not args.no_progress)
+                           workers=args.workers, overwrite=args.overwrite, progress=not args.no_progress,
+                           gamma=args.gamma)
     # say which scale was used whenever samzoo chose it (asked for, or the model's default)
     report(result, auto_scale=args.scale == "auto" or (args.scale is None and result.scale not in (None, 1.0)))
     return 0

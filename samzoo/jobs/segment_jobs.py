@@ -28,7 +28,7 @@ import xarray as xr
 
 from samzoo.api import plane_image, planes_of, segment
 from samzoo.batch import JOB_RECORD, check_job_record, expand_inputs, output_paths, run_batch
-from samzoo.errors import InputError
+from samzoo.errors import InputError, option
 from samzoo.io import read_image, write_labels, write_overlay_png
 from samzoo.io.image import pixel_summary
 from samzoo.io.sequence import find_movies, read_frames
@@ -58,7 +58,7 @@ def segment_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], outpu
                   cache: bool = True, merge_z: bool = True, min_z_extent: int = 2, format: str = "tif",
                   block: int | None = None, block_halo: int = 64, decoder: str | os.PathLike | None = None,
                   scheduler: Any = None, workers: int = 1, overwrite: bool = False,
-                  progress: bool = False) -> SegmentResult:
+                  progress: bool = False, gamma: float = 1.0) -> SegmentResult:
     """Segment image files into label files: one image, a movie's frames, a batch, or an image larger than memory.
 
     Parameters
@@ -84,6 +84,10 @@ def segment_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], outpu
         Segment at this many times the size, labels back on the input grid; ``"auto"``
         estimates it per image (once per job for blocks and windows); None: the model's
         default (see :func:`samzoo.segment`).
+    gamma : float
+        Compress each plane's intensities before segmenting (see :func:`samzoo.segment`), e.g.
+        0.5 for dim objects next to bright ones; 1: as they are. Not for images segmented
+        block by block (refused there).
     tile, halo : int, optional
         Model tile size and overlap (default: the model's input size, a tile / 8).
     overlay : bool or path
@@ -142,7 +146,7 @@ def segment_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], outpu
     patterns = patterns_of(inputs)
     settings = SegmentSettings(model, mode, axes, tile, halo, cache, merge_z, min_z_extent,
                                str(points) if points else None, str(boxes) if boxes else None, scale,
-                               decoder=str(decoder) if decoder else None).absolute()
+                               decoder=str(decoder) if decoder else None, gamma=gamma).absolute()
     found = expand_inputs(patterns)
     settings = check_segment_options(settings, block=block, block_halo=block_halo, workers=workers, fmt=format)
     single = len(patterns) == 1 and len(found) == 1 and Path(patterns[0]) == found[0]
@@ -159,6 +163,11 @@ def segment_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], outpu
     if block and max(image.sizes["y"], image.sizes["x"]) > block:
         from samzoo.jobs.segment_large import segment_large
 
+        if settings.gamma != 1:
+            # compress_intensities normalises by the plane's percentiles, which one block does not know
+            raise InputError(f"{option('gamma')} needs each plane in memory, but {found[0].name} is segmented "
+                             f"block by block (planes over {block} px); compress the image first "
+                             "(samzoo.io.compress_intensities) or segment it in memory")
         return segment_large(settings, found[0], image, output, block=block, block_halo=block_halo, **batch)
     return _segment_one(settings, found[0], output, overlay, progress, image=image)
 
@@ -219,7 +228,7 @@ def segment_image_file(settings: SegmentSettings, source: Path | tuple[Path, ...
     labels = segment(image, settings.load_model(), mode=settings.mode, prompts=prompts,
                      scale=1.0 if summary.blank else settings.scale, merge_z=settings.merge_z,
                      min_z_extent=settings.min_z_extent, tile_size=settings.tile, halo=settings.halo,
-                     cache=settings.cache, progress=progress)
+                     cache=settings.cache, progress=progress, gamma=settings.gamma)
     write_labels(labels, out)
     values = labels.values
     flat = values.reshape((-1,) + values.shape[-2:])

@@ -10,6 +10,7 @@ import numpy as np
 
 from samzoo.api import CLASSICAL_NAME, MODES, segment_plane_at
 from samzoo.errors import InputError, option
+from samzoo.io.normalize import check_gamma
 from samzoo.jobs.common import absolute, check_scale, check_workers, job_model
 
 
@@ -30,6 +31,7 @@ class SegmentSettings:
     scale: float | str | None = None  # a number, "auto" or None: the model's default (resolved per image; per job
     # for blocks and windows)
     decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam model files
+    gamma: float = 1.0  # intensity compression before segmenting (images in memory only)
 
     @property
     def needs_model(self) -> bool:
@@ -74,6 +76,8 @@ class SegmentSettings:
     def record(self, **extra) -> dict:
         """The job record: settings plus the weights hash (a retrained model under the same name differs)."""
         record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cache"}  # cache: same results
+        if record["gamma"] == 1:  # as before gamma existed: earlier jobs' records stay valid for resuming
+            del record["gamma"]
         record.update(extra, model=self.model_name)
         if self.needs_model:
             record["weights_hash"] = self.load_model().weights_hash
@@ -115,7 +119,7 @@ def check_segment_options(settings: SegmentSettings, *, block: int | None, block
     check_workers(workers)
     if fmt not in ("tif", "zarr"):
         raise InputError(f"{option('format')} must be 'tif' or 'zarr', got {fmt!r}")
-    settings = replace(settings, scale=check_scale(settings.scale))
+    settings = replace(settings, scale=check_scale(settings.scale), gamma=check_gamma(settings.gamma))
     if settings.needs_model:
         model = settings.load_model()
         tile = min(settings.tile or model.input_size, model.input_size)

@@ -8,9 +8,10 @@ cells of 100 px, are segmented far better after resizing, as cellpose's ``diamet
 How the size is found, without a separate size model:
 
 - with box prompts, from the boxes (their median side);
-- otherwise AIS probes the image at 0.5, 1 and 2 times its size, on one window of at most
-  ``PROBE_SIDE`` pixels (the one with the most structure), and measures the median object
-  diameter each probe finds, brought back to the image's pixels. Where the model sees the
+- otherwise AIS probes the image at 0.5, 1 and 2 times its size (and at 4 times where those
+  find objects under about 24 px), on one window of at most ``PROBE_SIDE`` pixels (the one with
+  the most structure), and measures the median object diameter each probe finds, brought back
+  to the image's pixels. Where the model sees the
   objects whole, two neighbouring probes agree on that size; where it does not, they disagree,
   because a model finds objects of about its own size in whatever it is shown: a probe far too
   fine cuts large objects into model-sized pieces (GOWT1's 60 px nuclei at 2x come out as
@@ -43,6 +44,11 @@ from samzoo.segmentation.rescale import AUTO_SCALE_RANGE, object_diameter, resca
 # trained before diameter-normalised training); measured, see the module docstring
 DEFAULT_OBJECT_DIAMETER = 36.0
 PROBE_SCALES = (0.5, 1.0, 2.0)
+# small objects: where the probes above put the scale at FINE_PROBE_FROM or more (objects under
+# ~24 px), one more probe at FINE_PROBE sees them near the model's size. Not for every image: on
+# large textured nuclei (H&E tissue) the 2x and 4x probes can agree on pieces of the same size
+# and would pull the scale up fourfold
+FINE_PROBE, FINE_PROBE_FROM = 4.0, 1.5
 PROBE_SIDE = 512  # pixels of a probe window after rescaling: a few tiles of AIS per probe
 MIN_OBJECTS = 3  # a probe finding fewer objects does not count
 # weight of the probes' distance from the model's size (log ratio) against their disagreement
@@ -122,8 +128,7 @@ def estimate_scale(model, image: np.ndarray, *, prompts: Mapping | None = None) 
     from samzoo.segmentation.ais import segment_ais
     from samzoo.segmentation.embeddings import compute_embeddings
 
-    seen = {}  # probe scale -> median diameter of its objects, in the probe's pixels
-    for scale in PROBE_SCALES:
+    def probe(scale: float) -> None:
         window = _busiest_window(image, int(PROBE_SIDE / scale))
         crop = image[window]
         crop = rescale_image(crop, scale) if scale != 1 else crop
@@ -131,7 +136,14 @@ def estimate_scale(model, image: np.ndarray, *, prompts: Mapping | None = None) 
         labels = segment_ais(model, crop, embeddings=compute_embeddings(model, crop, cache=False))
         if len(np.unique(labels)) - 1 >= MIN_OBJECTS:
             seen[scale] = object_diameter(labels)
+
+    seen: dict[float, float] = {}  # probe scale -> median diameter of its objects, in the probe's pixels
+    for scale in PROBE_SCALES:
+        probe(scale)
     diameter = diameter_from_probes(seen, target)
+    if diameter is not None and target / diameter >= FINE_PROBE_FROM:
+        probe(FINE_PROBE)
+        diameter = diameter_from_probes(seen, target)
     return 1.0 if diameter is None else _snap(target / diameter)
 
 

@@ -52,6 +52,30 @@ def test_options_are_named_as_the_caller_knows_them(tmp_path, crops):
         samzoo.segment_files(crops / "a.tif", tmp_path / "l.tif", mode="classical", scale=20)
 
 
+def test_gamma_compresses_each_plane_before_segmenting(tmp_path, crops, capsys):
+    from samzoo.io.normalize import compress_intensities
+    from samzoo.segmentation.classical import classical_baseline
+
+    image = tifffile.imread(crops / "a.tif")
+    result = samzoo.segment_files(crops / "a.tif", tmp_path / "g.tif", mode="classical", gamma=0.3)
+    labels = tifffile.imread(tmp_path / "g.tif")
+    np.testing.assert_array_equal(labels > 0, classical_baseline(compress_intensities(image, 0.3)) > 0)
+    assert not np.array_equal(labels > 0, classical_baseline(image) > 0)  # the gamma made a difference
+    assert result.objects == len(np.unique(labels)) - 1
+    np.testing.assert_array_equal(samzoo.segment(image, mode="classical", gamma=0.3) > 0, labels > 0)  # the Python route
+    assert main(["segment", str(crops / "a.tif"), "--mode", "classical", "--gamma", "0.3",
+                 "-o", str(tmp_path / "cli.tif")]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "cli.tif"), labels)
+    capsys.readouterr()
+    assert main(["segment", str(crops / "a.tif"), "--gamma", "20", "-o", str(tmp_path / "bad.tif")]) == 1
+    assert "gamma must be from 0.1 to 10" in capsys.readouterr().err
+    # block by block, a plane's percentiles are unknown to each block: refused, not silently per block
+    with option_style("cli"), pytest.raises(InputError, match="^--gamma needs each plane in memory, but a.tif is "
+                                                               "segmented block by block"):
+        samzoo.segment_files(crops / "a.tif", tmp_path / "b.zarr", mode="classical", block=128, block_halo=16,
+                             gamma=0.5)
+
+
 def test_blocks_resolve_auto_scale_once(tmp_path, hela_frame, monkeypatch):
     import samzoo.jobs.segment_large as large
 

@@ -99,5 +99,11 @@ def test_the_size_comes_from_the_probes_that_agree():
     assert 55 < diameter_from_probes({0.5: 30.0, 1.0: 58.0, 2.0: 36.0}, 36.0) < 62
     # 14 px nuclei: merged into model-sized clumps at 0.5x, whole at 1x and 2x
     assert 13 < diameter_from_probes({0.5: 36.0, 1.0: 14.0, 2.0: 28.5}, 36.0) < 15
+    # 8-12 px nuclei of a 3D stack (held-out slices, what the shipped model found): at 1x and 2x
+    # the model sees clumps of its own size; only the 4x probe sees them near that size, and the
+    # 2x / 4x pair gives 12.7 px (without the 4x probe: 19.8)
+    probes = {1.0: 19.8, 2.0: 25.4, 4.0: 47.0}
+    assert 12 < diameter_from_probes(probes, 36.0) < 13.5
+    assert diameter_from_probes({k: v for k, v in probes.items() if k < 4}, 36.0) > 19
     assert diameter_from_probes({2.0: 30.0}, 36.0) == 15.0  # one probe found objects: its word
     assert diameter_from_probes({}, 36.0) is None
