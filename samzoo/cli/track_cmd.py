@@ -99,8 +99,7 @@ def run(args: argparse.Namespace) -> int:
                          boxes=args.boxes, start_labels=args.start_labels, start_frame=args.start_frame,
                          format=args.format, table_format=args.table_format, axes=args.axes, model=args.model,
                          decoder=args.decoder, segmenter=args.segmenter, scale=args.scale, gamma=args.gamma,
-                         linker=args.linker,
-                         trackastra_model=args.trackastra_model, max_distance=args.max_distance,
+                         linker=args.linker, trackastra_model=args.trackastra_model, max_distance=args.max_distance,
                          max_memory=args.max_memory, pixel_size=args.pixel_size, frame_interval=args.frame_interval,
                          lineage_plot=args.lineage_plot, scheduler=args.scheduler, workers=args.workers,
                          overwrite=args.overwrite, progress=not args.no_progress)

@@ -162,12 +162,12 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
     per_movie = {"masks": masks, "prompts": prompts, "boxes": boxes, "start_labels": start_labels,
                  "lineage_plot": lineage_plot}
     per_movie = {name: str(value) for name, value in per_movie.items() if value}
-    scale = _check_options(mode, per_movie, max_memory, workers, pixel_size, frame_interval, scale, gamma)
+    scale, gamma = _check_options(mode, per_movie, max_memory, workers, pixel_size, frame_interval, scale, gamma)
     _check_table_format(table_format, formats)
     settings = TrackSettings(mode, axes, formats, linker, absolute(trackastra_model), segmenter, absolute(model),
                              max_distance, start_frame, link_masks=bool(masks), scale=scale, max_memory=max_memory,
                              pixel_size=pixel_size, frame_interval=frame_interval, decoder=absolute(decoder),
-                             table_format=table_format, gamma=check_gamma(gamma))
+                             table_format=table_format, gamma=gamma)
     patterns = patterns_of(inputs)
     sources = find_movies(patterns)  # the frames of a folder or pattern are one movie
     frames = isinstance(sources[0], tuple)
@@ -189,8 +189,8 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
 
 def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, pixel_size: float | None,
                    frame_interval: float | None, scale: float | str | None,
-                   gamma: float = 1.0) -> float | str | None:
-    """Options that are accepted by type but make no sense, as one clear message each; the checked scale."""
+                   gamma: float = 1.0) -> tuple[float | str | None, float]:
+    """Options that are accepted by type but make no sense, as one clear message each; the checked scale and gamma."""
     if mode not in ("auto", "propagate"):
         raise InputError(f"unknown {option('mode')} {mode!r}; use auto or propagate")
     if mode == "propagate" and not {"prompts", "boxes", "start_labels"} & set(per_movie):
@@ -202,14 +202,14 @@ def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, 
     for name, value in (("pixel_size", pixel_size), ("frame_interval", frame_interval)):
         if value is not None and not value > 0:
             raise InputError(f"{option(name)} must be positive, got {value}")
-    scale = check_scale(scale)
+    scale, gamma = check_scale(scale), check_gamma(gamma)
     segments_itself = mode == "auto" and "masks" not in per_movie
     # both change only how track segments the frames; given where it does not, they would be ignored
-    for name, value, neutral in (("scale", scale, (1, "auto", None)), ("gamma", check_gamma(gamma), (1,))):
+    for name, value, neutral in (("scale", scale, (1, "auto", None)), ("gamma", gamma, (1,))):
         if value not in neutral and not segments_itself:
             raise InputError(f"{option(name)} applies when track segments the frames itself "
                              f"({option('mode')} auto without {option('masks')})")
-    return scale
+    return scale, gamma
 
 
 def _check_table_format(table_format: str, formats: tuple[str, ...]) -> None:

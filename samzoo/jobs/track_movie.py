@@ -148,8 +148,7 @@ def track_movie(settings: TrackSettings, movie: Movie, outdir: Path) -> MovieOut
     start = _start(movie) if settings.mode == "propagate" else None
     result = track(images, masks, mode=settings.mode, model=model, start=start, start_frame=settings.start_frame,
                    linker=settings.linker, trackastra_model=settings.trackastra_model, segmenter=settings.segmenter,
-                   zstack="z" in image.dims, scale=settings.scale,
-                   gamma=settings.gamma, **options)
+                   zstack="z" in image.dims, scale=settings.scale, gamma=settings.gamma, **options)
     return _write(settings, movie, outdir, result, image, warnings)
 
 

@@ -8,23 +8,22 @@ cells of 100 px, are segmented far better after resizing, as cellpose's ``diamet
 How the size is found, without a separate size model:
 
 - with box prompts, from the boxes (their median side);
-- otherwise AIS probes the image at 0.5, 1 and 2 times its size (and at 4 times where those
-  find objects under about 24 px), on one window of at most ``PROBE_SIDE`` pixels (the one with
-  the most structure), and measures the median object diameter each probe finds, brought back
-  to the image's pixels. Where the model sees the
-  objects whole, two neighbouring probes agree on that size; where it does not, they disagree,
-  because a model finds objects of about its own size in whatever it is shown: a probe far too
-  fine cuts large objects into model-sized pieces (GOWT1's 60 px nuclei at 2x come out as
-  "36 px objects", 18 px in the image's pixels), one far too coarse merges small neighbours
-  into model-sized clumps. So the pair of neighbouring probes that agree best gives the size,
-  a pair whose probes saw objects near the model's own size winning near-ties
-  (``NEAR_MODEL_SIZE``); of the pair, the coarser probe's size, as a finer probe that nearly
-  agrees has more often cut some objects than the coarser one has merged some. Measured against
-  the ground truth's diameter on three held-out images of each of 11 sources, the scale's mean
-  error fell from 0.40 to 0.36 octaves against the earlier rule (coarsest probe seeing objects
-  whole, unless the next one showed it merged): tissue 0.79 -> 0.42, mixed fluorescence
-  0.55 -> 0.29, bacteria 0.59 -> 0.49, and as before on the CTC movies (0.01-0.02). The
-  pair's geometric mean erred less on average (0.32) but three times more on the movies.
+- otherwise AIS probes the image at 0.5, 1 and 2 times its size (and at 4 times where those find
+  objects under about 24 px), on one window of at most ``PROBE_SIDE`` pixels (the one with the
+  most structure), and measures the median object diameter each probe finds, brought back to the
+  image's pixels. Where the model sees the objects whole, two neighbouring probes agree on that
+  size; where it does not, they disagree, because a model finds objects of about its own size in
+  whatever it is shown: a probe far too fine cuts large objects into model-sized pieces (GOWT1's
+  60 px nuclei at 2x come out as "36 px objects", 18 px in the image's pixels), one far too
+  coarse merges small neighbours into model-sized clumps. So the pair of neighbouring probes
+  that agree best gives the size, a pair whose probes saw objects near the model's own size
+  winning near-ties (``NEAR_MODEL_SIZE``); of the pair, the coarser probe's size, as a finer
+  probe that nearly agrees has more often cut some objects than the coarser one has merged some.
+  Measured against the ground truth's diameter on three held-out images of each of 11 sources,
+  the scale's mean error fell from 0.40 to 0.36 octaves against the earlier rule (coarsest probe
+  seeing objects whole, unless the next one showed it merged): tissue 0.79 -> 0.42, mixed
+  fluorescence 0.55 -> 0.29, bacteria 0.59 -> 0.49, and as before on the CTC movies (0.01-0.02).
+  The pair's geometric mean erred less on average (0.32) but three times more on the movies.
 
 The chosen scale is clipped to :data:`samzoo.segmentation.rescale.AUTO_SCALE_RANGE` and rounded
 to a step of 2**(1/8), so that nearly equal images get the same scale.

@@ -184,7 +184,7 @@ def predict(model: SamzooModel, embeddings: ImageEmbeddings, prompts: Mapping[in
         An object prompted by one positive point alone (no box, mask or earlier result) gets
         the AIS instance under its point, where the AIS decoder finds one; elsewhere SAM's mask.
         The watershed sees the neighbours a single-point SAM mask does not (held-out mean one-point
-        IoU 0.659 -> 0.70; see ``model_cards/samzoo_tiny_lm.md``). By default for every model that
+        IoU 0.665 -> 0.709; see ``model_cards/samzoo_tiny_lm.md``). By default for every model that
         can refine (samzoo's own); never for SAM-family models. Corrections (an earlier result
         with more points) are SAM's, prompted with the picked mask. Pass False where a point is
         not a click on one object, e.g. AMG's grid.
