@@ -39,7 +39,7 @@ def _model_of(model):
 
 def segment_plane(model, plane: np.ndarray, *, mode: str = "ais", prompts: Mapping | None = None,
                   tile_size: int | None = None, halo: int | None = None, cache=True,
-                  progress: bool = False) -> np.ndarray:
+                  progress: bool = False, views: int = 1) -> np.ndarray:
     """Labels ``(H, W)`` of one 2D plane ``(H, W)`` or ``(H, W, C)``, at its native size.
 
     Parameters
@@ -53,6 +53,8 @@ def segment_plane(model, plane: np.ndarray, *, mode: str = "ais", prompts: Mappi
         Prompted objects instead of automatic segmentation.
     tile_size, halo, cache, progress
         See :func:`samzoo.segmentation.embeddings.compute_embeddings`.
+    views : {1, 2, 4, 8}
+        AIS only: decoder maps combined over this many views (:func:`samzoo.segment_ais`).
     """
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
@@ -77,8 +79,9 @@ def segment_plane(model, plane: np.ndarray, *, mode: str = "ais", prompts: Mappi
     embeddings = compute_embeddings(model, plane, tile_size=tile_size, halo=halo, cache=cache, progress=progress)
     if prompts is not None:
         return paint_labels(predict(model, embeddings, prompts), embeddings.shape)
-    automatic = {"ais": segment_ais, "amg": segment_amg, "apg": segment_apg}[mode]
-    return automatic(model, plane, embeddings=embeddings)
+    if mode == "ais":
+        return segment_ais(model, plane, embeddings=embeddings, tile_size=tile_size, halo=halo, views=views)
+    return {"amg": segment_amg, "apg": segment_apg}[mode](model, plane, embeddings=embeddings)
 
 
 def segment_plane_at(model, plane: np.ndarray, scale: float = 1.0, *, prompts: Mapping | None = None,
@@ -118,7 +121,7 @@ def plane_image(planes: xr.DataArray, i: int) -> np.ndarray:
 def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = None, axes: str | None = None,
             scale: float | str | None = None, merge_z: bool = True, min_z_extent: int = 1, tile_size: int | None = None,
             halo: int | None = None, cache=True, progress: bool = False,
-            gamma: float = 1.0) -> np.ndarray | xr.DataArray:
+            gamma: float = 1.0, views: int | None = None) -> np.ndarray | xr.DataArray:
     """Segment an image, a volume or a movie: every 2D plane, then 3D objects joined across z.
 
     Parameters
@@ -152,6 +155,11 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         Compress each plane's intensities before segmenting (:func:`samzoo.io.compress_intensities`;
         the scale is estimated on the compressed plane too), e.g. 0.5 where dim objects lie next
         to bright ones; 1 (default): as they are. From 0.1 to 10.
+    views : {1, 2, 4, 8} or None
+        AIS only: test-time augmentation, the decoder's maps combined over this many turned and
+        mirrored views of each plane (:func:`samzoo.segmentation.ais.multi_view_maps`; each
+        view is one more encoder pass). None (default): 2 for samzoo's own models, 1 for
+        SAM-family models (:func:`samzoo.segmentation.views.resolve_views`).
 
     Returns
     -------
@@ -163,6 +171,7 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
 
     from samzoo.io.normalize import check_gamma, compress_intensities
     from samzoo.segmentation.autoscale import resolve_scale
+    from samzoo.segmentation.views import resolve_views
 
     gamma = check_gamma(gamma)
     array = as_dataarray(image, axes)
@@ -170,6 +179,7 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
         raise InputError(f"prompts need a 2D image, but it has axes {''.join(array.dims)}; select one plane first")
     needs_model = mode != "classical" or prompts is not None
     model = _model_of(model) if needs_model else None
+    views = resolve_views(model, views, mode if prompts is None else "prompts")
     dims = tuple(d for d in array.dims if d != "c")
     labels = np.zeros([array.sizes[d] for d in dims], dtype=np.uint32)
     flat = labels.reshape((-1,) + labels.shape[-2:])  # one 2D plane per t/z position (a view)
@@ -181,7 +191,8 @@ def segment(image, model=None, *, mode: str = "ais", prompts: Mapping | None = N
     scale = resolve_scale(model, middle, scale, prompts=prompts)
     for i in tqdm(range(len(flat)), desc="planes", disable=not progress or one):
         flat[i] = segment_plane_at(model, plane_image(planes, i), scale, prompts=prompts, mode=mode, gamma=gamma,
-                                   tile_size=tile_size, halo=halo, cache=cache, progress=progress and one)
+                                   tile_size=tile_size, halo=halo, cache=cache, progress=progress and one,
+                                   views=views)
     if "z" in dims and merge_z:
         from samzoo.segmentation.volume import merge_slices
 

@@ -11,7 +11,9 @@ cached per model file hash in ``--out`` (JSON), so a rerun only computes what is
 ``--scale`` segments every image at that scale, or ``auto`` at the scale
 :func:`samzoo.segmentation.autoscale.estimate_scale` picks per image (as ``samzoo segment
 --scale auto``). AIS and AMG labels are brought back to the image's grid and scored there;
-prompt IoUs are scored on the resized grid (image and ground truth resized alike).
+prompt IoUs are scored on the resized grid (image and ground truth resized alike). ``--views``:
+AIS maps averaged over that many turned and mirrored views, by default as ``samzoo segment``
+(2 for samzoo's own models; AMG and the prompts are not affected).
 
     python scripts/bench_generalist.py --models shipped,runs/default/best.safetensors [--max-images 12]
     python scripts/bench_generalist.py --models shipped --scale auto
@@ -20,7 +22,6 @@ prompt IoUs are scored on the resized grid (image and ground truth resized alike
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -39,6 +40,7 @@ from samzoo.segmentation.autoscale import resolve_scale  # noqa: E402
 from samzoo.segmentation.classical import classical_baseline  # noqa: E402
 from samzoo.segmentation.embeddings import compute_embeddings  # noqa: E402
 from samzoo.segmentation.rescale import labels_to_shape, rescale_image  # noqa: E402
+from samzoo.segmentation.views import resolve_views  # noqa: E402
 from skimage.measure import regionprops  # noqa: E402
 
 SOURCES = [*MOVIES, *CTC, *DSB_KINDS]
@@ -54,7 +56,7 @@ def _evenly(items: list, n: int) -> list:
     return [items[int(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
-def score_source(model, planes, amg_images: int, scale: str = "1") -> dict:
+def score_source(model, planes, amg_images: int, scale: str = "1", views: int = 1) -> dict:
     """Per-source scores; labels of each image pooled for mSA."""
     ais, amg, base, point, box, filled, scales = [], [], [], [], [], [], []
     start = time.time()
@@ -68,7 +70,7 @@ def score_source(model, planes, amg_images: int, scale: str = "1") -> dict:
         resized = image if s == 1 else rescale_image(image, s)
         resized_labels = labels_to_shape(labels, resized.shape[:2])
         emb = compute_embeddings(model, resized, cache=False)
-        ais.append((labels_to_shape(segment_ais(model, resized, embeddings=emb), labels.shape), labels))
+        ais.append((labels_to_shape(segment_ais(model, resized, embeddings=emb, views=views), labels.shape), labels))
         if i < amg_images:
             amg.append((labels_to_shape(segment_amg(model, resized, embeddings=emb), labels.shape), labels))
         point.append(interactive_iou(model, resized, resized_labels, start="point", n_corrections=0, embeddings=emb)[0])
@@ -88,6 +90,8 @@ def main() -> None:
     parser.add_argument("--amg-images", type=int, default=4, help="of those, how many also run AMG")
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--scale", default="1", help="a number, or 'auto' (per image)")
+    parser.add_argument("--views", type=int, default=None,
+                        help="AIS views (test-time augmentation); default: as samzoo segment (2 for samzoo's models)")
     parser.add_argument("--out", default="runs/bench_generalist.json")
     args = parser.parse_args()
     out = Path(args.out)
@@ -97,11 +101,13 @@ def main() -> None:
     for spec in args.models.split(","):
         model = load_model(None if spec == "shipped" else spec)
         key = f"{model.weights_hash}|{args.max_images}|{args.amg_images}"
+        views = resolve_views(model, args.views)
         key += "" if args.scale == "1" else f"|scale={args.scale}"  # keys of earlier runs stay valid
+        key += "" if views == 1 else f"|views={views}"
         results = cache.setdefault(key, {})
         for name, items in planes.items():
             if name not in results:
-                results[name] = score_source(model, items, args.amg_images, args.scale)
+                results[name] = score_source(model, items, args.amg_images, args.scale, views)
                 print(f"{spec} {name}: " + ", ".join(f"{k}={v:.3f}" for k, v in results[name].items()), flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 tmp = out.with_suffix(".tmp")

@@ -149,7 +149,8 @@ def ctc_sequences(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("*/[0-9][0-9]") if p.is_dir() and p.with_name(p.name + "_GT").is_dir())
 
 
-def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = True, gammas=(1.0,)) -> int:
+def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = True, gammas=(1.0,),
+                views=(None,)) -> int:
     """Track every CTC sequence under ``root``; print one row per sequence and way of tracking.
 
     ``AIS`` rows segment with ``model`` as ``samzoo track`` does (objects at the border kept) and
@@ -157,13 +158,15 @@ def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = Tr
     ``samzoo track`` does), ``trackastra`` as ``samzoo track --linker trackastra`` does (no
     repairs); their seconds include the segmentation. ``GT masks`` rows link the ground-truth TRA
     masks with labels shuffled in every frame: the linker alone (DET is 1 by construction).
-    ``gammas``: the AIS rows once per intensity gamma (``samzoo track --gamma``).
+    ``gammas``, ``views``: the AIS rows once per intensity gamma (``samzoo track --gamma``) and
+    number of views (``samzoo track --views``; None: the model's default, as ``samzoo track``).
     """
     import tifffile
 
     from samzoo.io.normalize import compress_intensities
 
     from samzoo.io.sequence import read_movie
+    from samzoo.segmentation.views import resolve_views
     from samzoo.tracking import evaluate_ctc_folders, to_ctc
 
     sequences = ctc_sequences(root)
@@ -204,15 +207,17 @@ def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = Tr
                 result = track(images, masks=masks, linker="overlap", **options)
             return result, time.perf_counter() - start
 
-        for gamma in gammas if ais else ():
+        for gamma, n_views in [(g, v) for g in gammas for v in views] if ais else ():
+            n_views = resolve_views(model, n_views)
             start = time.perf_counter()  # as samzoo track segments: AIS with the objects at the border
             # the model's default scale, estimated once on the middle frame, as samzoo track does
             scale = resolve_scale(model, compress_intensities(images[len(images) // 2], gamma), None)
-            print(f"{name}: segmenting at scale {scale:.3g}, gamma {gamma:g}", flush=True)
-            masks = segment_movie(images, model=model, segmenter="ais", border_objects=True, scale=scale, gamma=gamma)
+            print(f"{name}: segmenting at scale {scale:.3g}, gamma {gamma:g}, {n_views} view(s)", flush=True)
+            masks = segment_movie(images, model=model, segmenter="ais", border_objects=True, scale=scale, gamma=gamma,
+                                  views=n_views)
             seg_seconds = time.perf_counter() - start
             result, seconds = linked(masks, "overlap", split_merged=True)
-            suffix = "" if gamma == 1 else f", gamma {gamma:g}"
+            suffix = ("" if gamma == 1 else f", gamma {gamma:g}") + f", {n_views} view{'s' * (n_views > 1)}"
             row("AIS / overlap" + suffix, result, seg_seconds + seconds)
             if trackastra:
                 result, seconds = linked(masks, "trackastra")
@@ -250,13 +255,16 @@ def main(argv=None) -> int:
                              "$SAMZOO_SHARED/data/ctc")
     parser.add_argument("--gamma", type=float, nargs="+", default=[1.0],
                         help="CTC sequences: the AIS rows once per intensity gamma (samzoo track --gamma), e.g. 1 0.5")
+    parser.add_argument("--views", type=int, nargs="+", default=[None],
+                        help="CTC sequences: the AIS rows once per number of views (samzoo track --views), e.g. 1 2 "
+                             "(default: the model's default)")
     parser.add_argument("--ctc-no-ais", action="store_true",
                         help="CTC sequences: only the ground-truth-mask rows (the linkers alone, no segmentation)")
     args = parser.parse_args(argv)
     if args.ctc_only:
         model, model_kind = (None, "none") if args.ctc_no_ais else get_model()
         return ctc_section(model, args.ctc_root, trackastra_source(args.trackastra_model), ais=not args.ctc_no_ais,
-                           gammas=args.gamma)
+                           gammas=args.gamma, views=args.views)
     model, model_kind = (None, "none") if args.skip_model_modes else get_model()
     models = {model_kind: model} if model is not None else {}
     if model is not None and args.finetuned_model:
@@ -349,7 +357,8 @@ def main(argv=None) -> int:
     if args.ctc:
         if model is None:
             model, model_kind = get_model()
-        return ctc_section(model, args.ctc_root, trackastra, ais=not args.ctc_no_ais, gammas=args.gamma)
+        return ctc_section(model, args.ctc_root, trackastra, ais=not args.ctc_no_ais, gammas=args.gamma,
+                           views=args.views)
     return 0
 
 

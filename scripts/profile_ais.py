@@ -4,7 +4,9 @@ On held-out real planes (frame 16 of the HeLa and bacteria movies, as ``scripts/
 holds them out): the crops of the model's input size that ``scripts/bench_automatic.py`` uses,
 and the top-left 512 x 512 of each plane (tiled: nine 256 tiles with the default halo). Each
 stage is timed on its own, summed over the images, best of ``--repeats`` passes (the least
-disturbed by other jobs on the machine). ``--cprofile`` adds a cProfile of one pass over the
+disturbed by other jobs on the machine). Then the whole of ``segment_ais`` on the 512 x 512
+planes once per number of views (test-time augmentation, ``samzoo segment --views``), as a ratio
+to one view measured in the same run. ``--cprofile`` adds a cProfile of one pass over the
 crops, sorted by own time.
 
     OMP_NUM_THREADS=1 python scripts/profile_ais.py [--model samzoo_tiny_lm] [--repeats 5] [--cprofile]
@@ -23,8 +25,9 @@ import numpy as np
 import torch
 
 from samzoo.models.load import load_model
-from samzoo.segmentation.ais import ais_maps
+from samzoo.segmentation.ais import ais_maps, segment_ais
 from samzoo.segmentation.embeddings import compute_embeddings
+from samzoo.segmentation.views import VIEWS
 from samzoo.segmentation.watershed import watershed_from_maps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,6 +55,20 @@ def split(model, images: list[np.ndarray], repeats: int) -> dict[str, float]:
     return best
 
 
+def views_times(model, images: list[np.ndarray], repeats: int) -> dict[int, float]:
+    """Seconds of ``segment_ais`` summed over ``images`` for each number of views, best of ``repeats``."""
+    times = {}
+    for views in VIEWS:
+        best = np.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for image in images:  # uncached, as every further view is
+                segment_ais(model, image, embeddings=compute_embeddings(model, image, cache=False), views=views)
+            best = min(best, time.perf_counter() - start)
+        times[views] = best
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="registry name or .safetensors (default: samzoo's own)")
@@ -74,6 +91,9 @@ def main() -> None:
         parts = ", ".join(f"{k} {v:.3f}" for k, v in times.items())
         ratio = sum(times.values()) / times["encoder"]
         print(f"{name}: {parts}; AIS total = {ratio:.2f}x encoder")
+    views = views_times(model, planes, args.repeats)
+    print(f"segment_ais on the {len(planes)} planes of 512 x 512, by views: "
+          + ", ".join(f"{n}: {t:.3f} s ({t / views[1]:.2f}x)" for n, t in views.items()))
     if args.cprofile:
         profile = cProfile.Profile()
         profile.enable()

@@ -51,6 +51,10 @@ def add_parser(subparsers) -> None:
                         help="compress each plane's intensities before segmenting, e.g. 0.5 where dim objects "
                              "lie next to bright ones (see the tracking guide: it costs where objects are evenly "
                              "bright); 1: as they are (default); not for images segmented block by block")
+    parser.add_argument("--views", type=int, choices=(1, 2, 4, 8), default=None,
+                        help="AIS: combine the decoder's maps over this many turned and mirrored views of each "
+                             "plane before the watershed (test-time augmentation; each view is one more encoder "
+                             "pass); default 2 for samzoo's own models, 1 for SAM-family models")
     parser.add_argument("--tile", type=int, help="model tile size (default: the model input size)")
     parser.add_argument("--halo", type=int, help="model tile overlap in pixels (default: tile / 8)")
     parser.add_argument("--overlay", help="overlay PNG to write (default: OUTPUT with _overlay.png; one image only)")
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                            min_z_extent=args.min_z_extent, format=args.format, block=args.block,
                            block_halo=args.block_halo, decoder=args.decoder, scheduler=args.scheduler,
                            workers=args.workers, overwrite=args.overwrite, progress=not args.no_progress,
-                           gamma=args.gamma)
+                           gamma=args.gamma, views=args.views)
     # say which scale was used whenever samzoo chose it (asked for, or the model's default)
     report(result, auto_scale=args.scale == "auto" or (args.scale is None and result.scale not in (None, 1.0)))
     return 0

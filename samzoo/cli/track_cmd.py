@@ -77,6 +77,10 @@ def add_parser(subparsers) -> None:
                         help="auto mode: compress intensities before segmenting, e.g. 0.5 for nuclei of very "
                              "different brightness (CTC GOWT1, SIM+: higher TRA and SEG); 1: as they are (default); "
                              "refused with --masks or --mode propagate")
+    parser.add_argument("--views", type=int, choices=(1, 2, 4, 8), default=None,
+                        help="auto mode with AIS: combine each frame's AIS maps over this many turned and mirrored "
+                             "views (test-time augmentation, one more encoder pass each); default 2 for samzoo's "
+                             "own models, 1 for SAM-family models; refused with --masks or --mode propagate")
     parser.add_argument("--max-distance", type=float, help="overlap linker: largest move per frame in pixels")
     parser.add_argument("--max-memory", type=float, default=4.0,
                         help="GiB: a Zarr movie whose image and labels would need more is tracked frame by frame "
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     result = track_files(args.input, args.outdir, mode=args.mode, masks=args.masks, prompts=args.prompts,
                          boxes=args.boxes, start_labels=args.start_labels, start_frame=args.start_frame,
                          format=args.format, table_format=args.table_format, axes=args.axes, model=args.model,
-                         decoder=args.decoder, segmenter=args.segmenter, scale=args.scale, gamma=args.gamma,
+                         decoder=args.decoder, segmenter=args.segmenter, scale=args.scale, gamma=args.gamma, views=args.views,
                          linker=args.linker, trackastra_model=args.trackastra_model, max_distance=args.max_distance,
                          max_memory=args.max_memory, pixel_size=args.pixel_size, frame_interval=args.frame_interval,
                          lineage_plot=args.lineage_plot, scheduler=args.scheduler, workers=args.workers,

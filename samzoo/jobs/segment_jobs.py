@@ -58,7 +58,7 @@ def segment_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], outpu
                   cache: bool = True, merge_z: bool = True, min_z_extent: int = 2, format: str = "tif",
                   block: int | None = None, block_halo: int = 64, decoder: str | os.PathLike | None = None,
                   scheduler: Any = None, workers: int = 1, overwrite: bool = False,
-                  progress: bool = False, gamma: float = 1.0) -> SegmentResult:
+                  progress: bool = False, gamma: float = 1.0, views: int | None = None) -> SegmentResult:
     """Segment image files into label files: one image, a movie's frames, a batch, or an image larger than memory.
 
     Parameters
@@ -88,6 +88,9 @@ def segment_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], outpu
         Compress each plane's intensities before segmenting (see :func:`samzoo.segment`), e.g.
         0.5 for dim objects next to bright ones; 1: as they are. Not for images segmented
         block by block (refused there).
+    views : {1, 2, 4, 8} or None
+        AIS only: decoder maps combined over this many turned and mirrored views (see
+        :func:`samzoo.segment`); None: 2 for samzoo's own models, 1 for SAM-family models.
     tile, halo : int, optional
         Model tile size and overlap (default: the model's input size, a tile / 8).
     overlay : bool or path
@@ -146,7 +149,7 @@ def segment_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], outpu
     patterns = patterns_of(inputs)
     settings = SegmentSettings(model, mode, axes, tile, halo, cache, merge_z, min_z_extent,
                                str(points) if points else None, str(boxes) if boxes else None, scale,
-                               decoder=str(decoder) if decoder else None, gamma=gamma).absolute()
+                               decoder=str(decoder) if decoder else None, gamma=gamma, views=views).absolute()
     found = expand_inputs(patterns)
     settings = check_segment_options(settings, block=block, block_halo=block_halo, workers=workers, fmt=format)
     single = len(patterns) == 1 and len(found) == 1 and Path(patterns[0]) == found[0]
@@ -228,7 +231,7 @@ def segment_image_file(settings: SegmentSettings, source: Path | tuple[Path, ...
     labels = segment(image, settings.load_model(), mode=settings.mode, prompts=prompts,
                      scale=1.0 if summary.blank else settings.scale, merge_z=settings.merge_z,
                      min_z_extent=settings.min_z_extent, tile_size=settings.tile, halo=settings.halo,
-                     cache=settings.cache, progress=progress, gamma=settings.gamma)
+                     cache=settings.cache, progress=progress, gamma=settings.gamma, views=settings.views)
     write_labels(labels, out)
     values = labels.values
     flat = values.reshape((-1,) + values.shape[-2:])

@@ -12,6 +12,7 @@ from samzoo.api import CLASSICAL_NAME, MODES, segment_plane_at
 from samzoo.errors import InputError, option
 from samzoo.io.normalize import check_gamma
 from samzoo.jobs.common import absolute, check_scale, check_workers, job_model
+from samzoo.segmentation.views import resolve_views
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class SegmentSettings:
     # for blocks and windows)
     decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam model files
     gamma: float = 1.0  # intensity compression before segmenting (images in memory only)
+    views: int | None = None  # AIS test-time views; None: the model's default (a number once checked)
 
     @property
     def needs_model(self) -> bool:
@@ -71,13 +73,15 @@ class SegmentSettings:
     def segment_plane(self, plane: np.ndarray, prompts: dict | None = None, *, progress: bool = False) -> np.ndarray:
         """Labels ``(H, W)`` of one 2D plane with these settings (a block, a window)."""
         return segment_plane_at(self.load_model(), plane, float(self.scale), prompts=prompts, mode=self.mode,
-                                tile_size=self.tile, halo=self.halo, cache=self.cache, progress=progress)
+                                tile_size=self.tile, halo=self.halo, cache=self.cache, progress=progress,
+                                views=self.views or 1)
 
     def record(self, **extra) -> dict:
         """The job record: settings plus the weights hash (a retrained model under the same name differs)."""
         record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cache"}  # cache: same results
-        if record["gamma"] == 1:  # as before gamma existed: earlier jobs' records stay valid for resuming
-            del record["gamma"]
+        for key in ("gamma", "views"):  # at 1, as before they existed: earlier jobs' records stay valid
+            if record[key] == 1:
+                del record[key]
         record.update(extra, model=self.model_name)
         if self.needs_model:
             record["weights_hash"] = self.load_model().weights_hash
@@ -98,7 +102,7 @@ def check_segment_options(settings: SegmentSettings, *, block: int | None, block
     """Numbers that are accepted by type but make no sense, as one clear message each; then the model.
 
     The model is loaded here, before any work: an unknown model or a halo too large for its tiles
-    fails at once. Returns the settings with the scale checked.
+    fails at once. Returns the settings with the scale checked and the number of views decided.
     """
     if settings.mode not in MODES:
         raise InputError(f"unknown {option('mode')} {settings.mode!r}; known: {', '.join(MODES)}")
@@ -122,10 +126,16 @@ def check_segment_options(settings: SegmentSettings, *, block: int | None, block
     settings = replace(settings, scale=check_scale(settings.scale), gamma=check_gamma(settings.gamma))
     if settings.needs_model:
         model = settings.load_model()
+        settings = replace(settings, views=resolve_views(model, settings.views, settings.mode if settings.automatic
+                                                         else "prompts"))
         tile = min(settings.tile or model.input_size, model.input_size)
         if halo is not None and 2 * halo >= tile:
             raise InputError(f"{option('halo')} {halo} is too large for tiles of {tile} pixels "
                              "(it must be less than half the tile)")
+    elif settings.views not in (None, 1):
+        raise InputError(f"{option('views')} applies to AIS, not to the {settings.mode} mode")
+    else:
+        settings = replace(settings, views=1)
     return settings
 
 

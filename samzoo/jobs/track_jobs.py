@@ -23,6 +23,7 @@ from samzoo.io.sequence import find_movies
 from samzoo.io.write import check_writable
 from samzoo.jobs.common import absolute, check_scale, check_workers, job_model, patterns_of, remove_outputs
 from samzoo.jobs.track_movie import PER_MOVIE_INPUTS, Movie, TrackSettings, movie_job, parse_formats, track_movie
+from samzoo.segmentation.views import resolve_views
 
 
 @dataclass
@@ -72,7 +73,8 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
                 start_frame: int = 0, format: str | Sequence[str] = "ctc", table_format: str = "csv",
                 axes: str | None = None, model: Any = None,
                 decoder: str | os.PathLike | None = None, segmenter: str = "ais", scale: float | str | None = None,
-                gamma: float = 1.0, linker: str = "auto", trackastra_model: str = "general_2d",
+                gamma: float = 1.0, views: int | None = None, linker: str = "auto",
+                trackastra_model: str = "general_2d",
                 max_distance: float | None = None,
                 max_memory: float = 4.0, pixel_size: float | None = None, frame_interval: float | None = None,
                 lineage_plot: str | os.PathLike | None = None, scheduler: Any = None, workers: int = 1,
@@ -112,6 +114,10 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
         Auto mode without masks: compress each frame's intensities before segmenting, e.g. 0.5
         for movies of nuclei of very different brightness (:func:`samzoo.tracking.track`).
         Like a scale other than 1, refused where track does not segment the frames itself.
+    views : {1, 2, 4, 8} or None
+        Auto mode with AIS, without masks: each frame's AIS maps combined over this many turned
+        and mirrored views (see :func:`samzoo.tracking.track`); None: 2 for samzoo's own models,
+        1 for SAM-family models. Refused where track does not segment the frames with AIS.
     linker : {"auto", "overlap", "trackastra"}
         ``auto``: trackastra if its model is cached or a mirror is set, else overlap.
     trackastra_model : str
@@ -162,12 +168,17 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
     per_movie = {"masks": masks, "prompts": prompts, "boxes": boxes, "start_labels": start_labels,
                  "lineage_plot": lineage_plot}
     per_movie = {name: str(value) for name, value in per_movie.items() if value}
-    scale, gamma = _check_options(mode, per_movie, max_memory, workers, pixel_size, frame_interval, scale, gamma)
+    scale, gamma = _check_options(mode, per_movie, max_memory, workers, pixel_size, frame_interval, scale, gamma,
+                                  views)
     _check_table_format(table_format, formats)
     settings = TrackSettings(mode, axes, formats, linker, absolute(trackastra_model), segmenter, absolute(model),
                              max_distance, start_frame, link_masks=bool(masks), scale=scale, max_memory=max_memory,
                              pixel_size=pixel_size, frame_interval=frame_interval, decoder=absolute(decoder),
                              table_format=table_format, gamma=gamma)
+    if settings.needs_model and settings.mode == "auto":  # AIS segments the frames: decide the views now
+        settings = replace(settings, views=resolve_views(job_model(settings.model, settings.decoder), views))
+    else:  # a number of views is refused for the classical segmenter; none apply to given masks or propagation
+        settings = replace(settings, views=resolve_views(None, views, settings.segmenter))
     patterns = patterns_of(inputs)
     sources = find_movies(patterns)  # the frames of a folder or pattern are one movie
     frames = isinstance(sources[0], tuple)
@@ -189,7 +200,7 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
 
 def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, pixel_size: float | None,
                    frame_interval: float | None, scale: float | str | None,
-                   gamma: float = 1.0) -> tuple[float | str | None, float]:
+                   gamma: float = 1.0, views: int | None = None) -> tuple[float | str | None, float]:
     """Options that are accepted by type but make no sense, as one clear message each; the checked scale and gamma."""
     if mode not in ("auto", "propagate"):
         raise InputError(f"unknown {option('mode')} {mode!r}; use auto or propagate")
@@ -205,7 +216,8 @@ def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, 
     scale, gamma = check_scale(scale), check_gamma(gamma)
     segments_itself = mode == "auto" and "masks" not in per_movie
     # both change only how track segments the frames; given where it does not, they would be ignored
-    for name, value, neutral in (("scale", scale, (1, "auto", None)), ("gamma", gamma, (1,))):
+    neutral_values = (("scale", scale, (1, "auto", None)), ("gamma", gamma, (1,)), ("views", views, (1, None)))
+    for name, value, neutral in neutral_values:
         if value not in neutral and not segments_itself:
             raise InputError(f"{option(name)} applies when track segments the frames itself "
                              f"({option('mode')} auto without {option('masks')})")
@@ -276,6 +288,8 @@ def _record(settings: TrackSettings, per_movie: dict) -> dict:
             del record[key]
     if record["table_format"] == "csv":  # the default: records of earlier versions stay valid
         del record["table_format"]
+    if record["views"] == 1:  # as before views existed
+        del record["views"]
     for name in (*PER_MOVIE_INPUTS, "lineage_plot"):
         record[name] = absolute(per_movie.get(name))
     if settings.needs_model:

@@ -50,6 +50,7 @@ class TrackSettings:
     decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam model files
     table_format: str = "csv"  # the table format's file: table.csv or table.parquet
     gamma: float = 1.0  # intensity compression before segmenting (auto mode, no masks)
+    views: int | None = None  # AIS test-time views (auto mode, no masks; a number once track_files decides)
 
     @property
     def needs_model(self) -> bool:
@@ -140,7 +141,8 @@ def track_movie(settings: TrackSettings, movie: Movie, outdir: Path) -> MovieOut
         # the label store lives next to the output folder (same disk, which holds the result too) until written
         with tempfile.TemporaryDirectory(prefix=f".{outdir.name}.work-", dir=outdir.parent) as work:
             result = track(image.data, masks, workdir=work, model=model, segmenter=settings.segmenter,
-                           zstack="z" in image.dims, scale=settings.scale, gamma=settings.gamma, linker="overlap",
+                           zstack="z" in image.dims, scale=settings.scale, gamma=settings.gamma, views=settings.views,
+                           linker="overlap",
                            **options)
             return _write(settings, movie, outdir, result, image, warnings)
     images = np.asarray(image.values)
@@ -148,7 +150,8 @@ def track_movie(settings: TrackSettings, movie: Movie, outdir: Path) -> MovieOut
     start = _start(movie) if settings.mode == "propagate" else None
     result = track(images, masks, mode=settings.mode, model=model, start=start, start_frame=settings.start_frame,
                    linker=settings.linker, trackastra_model=settings.trackastra_model, segmenter=settings.segmenter,
-                   zstack="z" in image.dims, scale=settings.scale, gamma=settings.gamma, **options)
+                   zstack="z" in image.dims, scale=settings.scale, gamma=settings.gamma, views=settings.views,
+                   **options)
     return _write(settings, movie, outdir, result, image, warnings)
 
 

@@ -76,6 +76,35 @@ def test_gamma_compresses_each_plane_before_segmenting(tmp_path, crops, capsys):
                              gamma=0.5)
 
 
+def test_views_average_ais_over_turned_images(tmp_path, crops, capsys):
+    """--views N: AIS maps averaged over N views; the default for samzoo's models is 2, in the job record."""
+    import json
+
+    model = samzoo.load_model()  # the shipped model: an untrained one finds nothing to compare
+    image = tifffile.imread(crops / "a.tif")
+    assert main(["segment", str(crops / "a.tif"), "--scale", "1", "--views", "4", "-o", str(tmp_path / "four.tif")]) == 0
+    four = tifffile.imread(tmp_path / "four.tif")
+    np.testing.assert_array_equal(four, samzoo.segment(image, model, scale=1, views=4, cache=False))
+    assert four.max() > 3 and not np.array_equal(samzoo.segment(image, model, scale=1, views=1, cache=False), four)
+    batch = samzoo.segment_files(crops, tmp_path / "out", scale=1, scheduler="synchronous")
+    record = json.loads((tmp_path / "out" / ".samzoo-job.json").read_text())
+    assert record["views"] == 2 and batch.done == 2
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "a.tif"),
+                                  samzoo.segment(image, model, scale=1, views=2, cache=False))
+    with pytest.raises(InputError, match="other settings"):  # a rerun with another number of views is refused
+        samzoo.segment_files(crops, tmp_path / "out", scale=1, views=1)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # argparse: only 1, 2, 4, 8
+        main(["segment", str(crops / "a.tif"), "--views", "3", "-o", str(tmp_path / "bad.tif")])
+    assert "invalid choice: 3" in capsys.readouterr().err
+    with option_style("cli"), pytest.raises(InputError, match="^--views 2 applies to AIS only, not to 'amg'"):
+        samzoo.segment_files(crops / "a.tif", tmp_path / "amg.tif", mode="amg", views=2)
+    with pytest.raises(InputError, match="^views applies to AIS, not to the classical mode"):
+        samzoo.segment_files(crops / "a.tif", tmp_path / "c.tif", mode="classical", views=2)
+    with pytest.raises(InputError, match="^views 4 applies to AIS only, not to 'prompts'"):
+        samzoo.segment(image, model, prompts={1: samzoo.Prompt(points=[[20, 20]], point_labels=[1])}, views=4)
+
+
 def test_blocks_resolve_auto_scale_once(tmp_path, hela_frame, monkeypatch):
     import samzoo.jobs.segment_large as large
 

@@ -63,6 +63,12 @@ def test_bad_options(tmp_path, movies):
         samzoo.track_files(folder / "m0.tif", tmp_path / "o", masks=masks / "m0.tif", gamma=0.5)
     with pytest.raises(InputError, match="^gamma applies when track segments the frames itself"):
         samzoo.track_files(folder / "m0.tif", tmp_path / "o", mode="propagate", prompts=folder / "m0.tif", gamma=0.5)
+    with pytest.raises(InputError, match="^views applies when track segments the frames itself"):
+        samzoo.track_files(folder / "m0.tif", tmp_path / "o", masks=masks / "m0.tif", views=2)
+    with pytest.raises(InputError, match="^views 2 applies to AIS only, not to 'classical'"):
+        samzoo.track_files(folder / "m0.tif", tmp_path / "o", segmenter="classical", views=2)
+    with pytest.raises(InputError, match="^views must be one of 1, 2, 4, 8, got 3"):
+        samzoo.track_files(folder / "m0.tif", tmp_path / "o", views=3)
     with pytest.raises(InputError, match="^mode propagate needs prompts, boxes or start_labels"):
         samzoo.track_files(folder / "m0.tif", tmp_path / "o", mode="propagate")
 

@@ -111,6 +111,16 @@ def test_track_gamma(movie_files, tmp_path, capsys):
     assert "--gamma applies when track segments the frames itself" in capsys.readouterr().err
 
 
+def test_track_views_are_refused_where_track_does_not_run_ais(movie_files, tmp_path, capsys):
+    movie, masks, _ = movie_files
+    assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "--views", "2",
+                 "-o", str(tmp_path / "m")]) == 1
+    assert "--views applies when track segments the frames itself" in capsys.readouterr().err
+    assert main(["track", str(movie), "--axes", "tyx", "--segmenter", "classical", "--views", "2",
+                 "-o", str(tmp_path / "c")]) == 1
+    assert "--views 2 applies to AIS only, not to 'classical'" in capsys.readouterr().err
+
+
 def test_a_3d_stack_is_a_movie_by_default(movie_files, tmp_path, capsys):
     movie, masks, _ = movie_files  # written by tifffile without axes metadata
     assert main(["track", str(movie), "--masks", str(masks), "-o", str(tmp_path / "out")]) == 0
