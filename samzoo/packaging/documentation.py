@@ -81,7 +81,11 @@ labels = instances(maps)
 Seeds grow over the inverted boundary distance inside the foreground. Raise
 `boundary_threshold` to split touching objects more eagerly, lower `foreground_threshold` to keep
 faint ones. On the maps of the same image this gives the same labels as `samzoo segment --mode
-ais` (checked by samzoo's tests on a real 700 x 900 image).
+ais --views 1` (checked by samzoo's tests on a real 700 x 900 image). By default samzoo also runs
+the network on the image turned by a quarter (`numpy.rot90`), turns those maps back
+(`numpy.rot90(m, -1, axes=(1, 2))`) and takes the larger foreground and the mean of the two
+distance maps before the watershed; the same steps around this package give its `--views 2`
+labels.
 """
 
 _PROMPT = """\

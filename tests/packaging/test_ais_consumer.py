@@ -91,14 +91,14 @@ def _documented_watershed(package, tmp_path):
 
 
 @pytest.mark.slow
-def test_documented_watershed_gives_samzoo_segment_labels(packages, real_images, samzoo_maps, tmp_path):
+def test_documented_watershed_gives_samzoo_segment_labels(packages, real_images, samzoo_maps, source_model, tmp_path):
     """The numpy + scikit-image snippet of the package documentation, run on the maps with the
-    parameters in ``rdf.yaml``, gives the labels of ``samzoo segment --mode ais`` on the same image."""
+    parameters in ``rdf.yaml``, gives the labels of ``samzoo segment --mode ais --views 1`` on the same image."""
     code, params = _documented_watershed(packages["ais"], tmp_path)
     path, image = real_images["wide"]
     tifffile.imwrite(tmp_path / "wide.tif", image)
     run = subprocess.run([sys.executable, "-m", "samzoo", "segment", str(tmp_path / "wide.tif"), "-o",
-                          str(tmp_path / "labels.tif"), "--mode", "ais", "--scale", "1", "--no-cache"],
+                          str(tmp_path / "labels.tif"), "--mode", "ais", "--scale", "1", "--views", "1", "--no-cache"],
                          capture_output=True, text=True)  # the package segments at the size it is given
     assert run.returncode == 0, run.stderr[-3000:]
     expected = tifffile.imread(tmp_path / "labels.tif")
@@ -107,3 +107,13 @@ def test_documented_watershed_gives_samzoo_segment_labels(packages, real_images,
     np.testing.assert_array_equal(namespace["labels"], expected)
     np.testing.assert_array_equal(namespace["instances"](samzoo_maps["wide"], **params), expected)
     assert expected.max() > 20  # a real segmentation of the HeLa nuclei, not an empty one
+    # the documented two views: the maps of the quarter-turned image (the package gives samzoo's maps,
+    # tested above) turned back, the larger foreground and the mean distances, then the same watershed
+    turned = np.rot90(ais_maps(source_model, compute_embeddings(source_model, np.rot90(image), cache=False)), -1,
+                      axes=(1, 2))
+    both = np.concatenate([np.maximum(samzoo_maps["wide"][:1], turned[:1]), (samzoo_maps["wide"][1:] + turned[1:]) / 2])
+    run = subprocess.run([sys.executable, "-m", "samzoo", "segment", str(tmp_path / "wide.tif"), "-o",
+                          str(tmp_path / "two.tif"), "--mode", "ais", "--scale", "1", "--views", "2", "--no-cache"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    np.testing.assert_array_equal(namespace["instances"](both, **params), tifffile.imread(tmp_path / "two.tif"))
