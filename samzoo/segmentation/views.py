@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from samzoo.errors import InputError, option
+from samzoo.segmentation.refine import can_refine
 
 # each view: (image (H, W[, C]) -> view, maps (K, h, w) of the view -> maps on the image's grid)
 _TRANSFORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
@@ -49,6 +50,8 @@ DEFAULT_VIEWS = 2  # for samzoo's own models (resolve_views)
 def check_views(views) -> int:
     """``views`` as an int from :data:`VIEWS`, or an InputError naming the allowed counts."""
     allowed = ", ".join(map(str, VIEWS))
+    if isinstance(views, bool):  # True is an int in Python, not a number of views
+        raise InputError(f"{option('views')} must be one of {', '.join(map(str, VIEWS))}, got {views!r}")
     try:
         number = int(views)
     except (TypeError, ValueError):
@@ -88,11 +91,9 @@ def resolve_views(model, views: int | None, mode: str = "ais") -> int:
 
     samzoo's own models are small, so a second view costs little next to what it gains (module
     docstring; about 2x the AIS time); SAM-family encoders (vit_b and up) cost seconds per view,
-    so they get one unless asked. More than one view where the mode is not AIS is an InputError: AMG and APG decode
-    prompts on one set of embeddings.
+    so they get one unless asked. More than one view where the mode is not AIS is an
+    InputError: AMG, APG and prompts decode their masks on one set of embeddings.
     """
-    from samzoo.segmentation.refine import can_refine
-
     if views is None:
         return DEFAULT_VIEWS if mode == "ais" and model is not None and can_refine(model) else 1
     views = check_views(views)

@@ -25,7 +25,7 @@ def test_the_views_are_distinct():
     assert view_image(image, "transpose").shape == (4, 3)
 
 
-@pytest.mark.parametrize("bad", [0, 3, 16, "two", None, 2.5])
+@pytest.mark.parametrize("bad", [0, 3, 16, "two", None, 2.5, True])
 def test_bad_numbers_of_views_are_refused(bad):
     with pytest.raises(InputError, match="views must be one of 1, 2, 4, 8"):
         check_views(bad)
