@@ -12,6 +12,7 @@ import sys
 
 from samzoo.api import MODES
 from samzoo.jobs import SegmentResult, segment_files
+from samzoo.segmentation.views import VIEWS
 
 
 def add_parser(subparsers) -> None:
@@ -51,7 +52,7 @@ def add_parser(subparsers) -> None:
                         help="compress each plane's intensities before segmenting, e.g. 0.5 where dim objects "
                              "lie next to bright ones (see the tracking guide: it costs where objects are evenly "
                              "bright); 1: as they are (default); not for images segmented block by block")
-    parser.add_argument("--views", type=int, choices=(1, 2, 4, 8), default=None,
+    parser.add_argument("--views", type=int, choices=tuple(VIEWS), default=None,
                         help="AIS: combine the decoder's maps over this many turned and mirrored views of each "
                              "plane before the watershed (test-time augmentation; each view is one more encoder "
                              "pass); default 2 for samzoo's own models, 1 for SAM-family models")

@@ -12,6 +12,7 @@ import sys
 
 from samzoo.cli.segment_cmd import scale_argument
 from samzoo.jobs import TrackResult, track_files
+from samzoo.segmentation.views import VIEWS
 
 
 def add_parser(subparsers) -> None:
@@ -77,7 +78,7 @@ def add_parser(subparsers) -> None:
                         help="auto mode: compress intensities before segmenting, e.g. 0.5 for nuclei of very "
                              "different brightness (CTC GOWT1, SIM+: higher TRA and SEG); 1: as they are (default); "
                              "refused with --masks or --mode propagate")
-    parser.add_argument("--views", type=int, choices=(1, 2, 4, 8), default=None,
+    parser.add_argument("--views", type=int, choices=tuple(VIEWS), default=None,
                         help="auto mode with AIS: combine each frame's AIS maps over this many turned and mirrored "
                              "views (test-time augmentation, one more encoder pass each); default 2 for samzoo's "
                              "own models, 1 for SAM-family models; refused with --masks or --mode propagate")

@@ -132,10 +132,8 @@ def check_segment_options(settings: SegmentSettings, *, block: int | None, block
         if halo is not None and 2 * halo >= tile:
             raise InputError(f"{option('halo')} {halo} is too large for tiles of {tile} pixels "
                              "(it must be less than half the tile)")
-    elif settings.views not in (None, 1):
-        raise InputError(f"{option('views')} applies to AIS, not to the {settings.mode} mode")
-    else:
-        settings = replace(settings, views=1)
+    else:  # no model: the classical baseline, which takes one view (more are refused)
+        settings = replace(settings, views=resolve_views(None, settings.views, settings.mode))
     return settings
 
 

@@ -135,9 +135,7 @@ def tile_instances(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np.
     """
     key = ("instances",) + _foreground_key(model, tile)
     if key not in embeddings.derived:
-        decoder = _inference_decoder(model.ais_decoder)
-        device = next(model.parameters()).device
-        maps = _tile_maps(model, decoder, embeddings, tile, device).cpu().numpy()
+        maps = _one_tile_maps(model, embeddings, tile)
         embeddings.derived[_foreground_key(model, tile)] = maps[0]
         embeddings.derived[key] = watershed_from_maps(maps)
     return embeddings.derived[key]
@@ -152,10 +150,14 @@ def tile_foreground(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np
     """
     key = _foreground_key(model, tile)
     if key not in embeddings.derived:
-        decoder = _inference_decoder(model.ais_decoder)
-        device = next(model.parameters()).device
-        embeddings.derived[key] = _tile_maps(model, decoder, embeddings, tile, device)[0].cpu().numpy()
+        embeddings.derived[key] = _one_tile_maps(model, embeddings, tile)[0]
     return embeddings.derived[key]
+
+
+def _one_tile_maps(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np.ndarray:
+    """samzoo's AIS decoder on one tile alone (for a prompt in it): maps ``(3, h, w)`` over its outer region."""
+    return _tile_maps(model, _inference_decoder(model.ais_decoder), embeddings, tile,
+                      next(model.parameters()).device).cpu().numpy()
 
 
 def _unetr_maps(model: SamzooModel, embeddings: ImageEmbeddings, device: torch.device, progress: bool) -> np.ndarray:
@@ -206,7 +208,7 @@ def segment_ais(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
         Instance labels, 0 = background.
     """
     maps = multi_view_maps(model, image, views, embeddings=embeddings, tile_size=tile_size, halo=halo,
-                              progress=progress)
+                           progress=progress)
     # embeddings computed inside multi_view_maps (3 float32 copies of the image with the model
     # input) are freed on its return, before the watershed, whose own peak they would add to
     given = {"foreground_threshold": foreground_threshold, "center_threshold": center_threshold,

@@ -49,15 +49,13 @@ DEFAULT_VIEWS = 2  # for samzoo's own models (resolve_views)
 
 def check_views(views) -> int:
     """``views`` as an int from :data:`VIEWS`, or an InputError naming the allowed counts."""
-    allowed = ", ".join(map(str, VIEWS))
-    if isinstance(views, bool):  # True is an int in Python, not a number of views
-        raise InputError(f"{option('views')} must be one of {', '.join(map(str, VIEWS))}, got {views!r}")
     try:
         number = int(views)
     except (TypeError, ValueError):
-        raise InputError(f"{option('views')} must be one of {allowed}, got {views!r}") from None
-    if number != views or number not in VIEWS:
-        raise InputError(f"{option('views')} must be one of {allowed}, got {views!r}")
+        number = None
+    # True is an int in Python, not a number of views; 2.5 is not 2
+    if isinstance(views, bool) or number != views or number not in VIEWS:
+        raise InputError(f"{option('views')} must be one of {', '.join(map(str, VIEWS))}, got {views!r}")
     return number
 
 

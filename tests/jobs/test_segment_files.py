@@ -99,7 +99,7 @@ def test_views_average_ais_over_turned_images(tmp_path, crops, capsys):
     assert "invalid choice: 3" in capsys.readouterr().err
     with option_style("cli"), pytest.raises(InputError, match="^--views 2 applies to AIS only, not to 'amg'"):
         samzoo.segment_files(crops / "a.tif", tmp_path / "amg.tif", mode="amg", views=2)
-    with pytest.raises(InputError, match="^views applies to AIS, not to the classical mode"):
+    with pytest.raises(InputError, match="^views 2 applies to AIS only, not to 'classical'"):
         samzoo.segment_files(crops / "a.tif", tmp_path / "c.tif", mode="classical", views=2)
     with pytest.raises(InputError, match="^views 4 applies to AIS only, not to 'prompts'"):
         samzoo.segment(image, model, prompts={1: samzoo.Prompt(points=[[20, 20]], point_labels=[1])}, views=4)
