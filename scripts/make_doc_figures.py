@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-FIGURES = ["automatic", "tiling", "blocks", "volume", "tracking"]  # --only: tracking = tracks.png + lineage.png
+FIGURES = ["automatic", "prompts", "tiling", "blocks", "volume", "tracking"]  # --only: tracking = tracks.png + lineage.png
 
 
 def segmenter():
@@ -90,6 +90,57 @@ def figure_automatic(data: Path, out: Path, segment, made_with: str) -> None:
         ax.axis("off")
     fig.tight_layout()
     _save(fig, out / "automatic.png")
+    plt.close(fig)
+
+
+def figure_prompts(data: Path, out: Path) -> None:
+    """HeLa nuclei prompted by one click or one box each (the default model), and what it returned."""
+    import matplotlib.pyplot as plt
+    import tifffile
+    from matplotlib.patches import Rectangle
+    from skimage.measure import regionprops
+
+    from samzoo.evaluation.interactive import _deepest_pixel
+    from samzoo.models.load import load_model
+    from samzoo.segmentation.embeddings import compute_embeddings
+    from samzoo.segmentation.predictor import Prompt, predict
+
+    # frame 17 is held out from the default model's training; its ground truth places the prompts
+    rows, cols = slice(150, 406), slice(300, 556)
+    image = tifffile.imread(data / "Fluo_Hela_02_img.tif", key=17)[rows, cols]
+    truth = tifffile.imread(data / "Fluo_Hela_02_ERR_SEG.tif", key=17)[rows, cols]
+    model = load_model()
+    objects = [r for r in regionprops(truth) if r.area >= 50 and min(r.bbox[:2]) > 2
+               and r.bbox[2] < truth.shape[0] - 2 and r.bbox[3] < truth.shape[1] - 2]
+    prompts = {}
+    for i, r in enumerate(objects):  # alternately a click at the nucleus' deepest pixel and a box around it
+        if i % 2 == 0:
+            prompts[r.label] = Prompt(points=[_deepest_pixel(truth == r.label)], point_labels=[1])
+        else:
+            y0, x0, y1, x1 = r.bbox
+            prompts[r.label] = Prompt(box=[y0, x0, y1 - 1, x1 - 1])
+    results = predict(model, compute_embeddings(model, image), prompts)
+    labels = np.zeros(truth.shape, np.int32)
+    for k, result in results.items():
+        labels[result.full_mask(truth.shape) & (labels == 0)] = k
+    ious = [(results[k].full_mask(truth.shape) & (truth == k)).sum() / (results[k].full_mask(truth.shape)
+                                                                        | (truth == k)).sum() for k in prompts]
+    fig, axes = plt.subplots(1, 2, figsize=(7, 4.1), dpi=80)
+    axes[0].imshow(image, cmap="gray")
+    for k, p in prompts.items():
+        if p.box is None:
+            axes[0].plot(p.points[0][1], p.points[0][0], "o", color="lime", markersize=4)
+        else:
+            y0, x0, y1, x1 = p.box
+            axes[0].add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="cyan", linewidth=1))
+    axes[0].set_title("HeLa frame 17 (held out): a click (green)\nor a box (cyan) per annotated nucleus", fontsize=9)
+    axes[1].imshow(_overlay(image, labels))
+    axes[1].set_title(f"{model.name}: {len(prompts)} masks, mean IoU with\nthe ground truth {np.mean(ious):.2f}",
+                      fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    _save(fig, out / "prompts.png")
     plt.close(fig)
 
 
@@ -309,6 +360,8 @@ def main(argv=None) -> int:
         segment, made_with = segmenter()
     if "automatic" in args.only:
         figure_automatic(data, out, segment, made_with)
+    if "prompts" in args.only:
+        figure_prompts(data, out)
     if "tiling" in args.only:
         figure_tiling(data, out)
     if "blocks" in args.only:

@@ -103,9 +103,7 @@ def multi_view_maps(model: SamzooModel, image: np.ndarray, views: int, *,
     for name in names[1:]:
         seen = compute_embeddings(model, view_image(np.asarray(image), name), tile_size=tile_size, halo=halo,
                                   cache=False, progress=progress)
-        other = maps_from_view(ais_maps(model, seen, progress=progress), name)
-        np.maximum(maps[0], other[0], out=maps[0])
-        maps[1:] += other[1:]
+        _combine_view(maps, maps_from_view(ais_maps(model, seen, progress=progress), name))
     if len(names) > 1:
         maps[1:] /= len(names)
     return maps
@@ -126,19 +124,48 @@ def _foreground_key(model: SamzooModel, tile) -> tuple:
 
 
 @torch.inference_mode()
-def tile_instances(model: SamzooModel, embeddings: ImageEmbeddings, tile) -> np.ndarray:
+def tile_instances(model: SamzooModel, embeddings: ImageEmbeddings, tile, views: int = 1) -> np.ndarray:
     """samzoo's AIS instances ``(h, w)`` int32 over one tile's outer region, 0 = background.
 
     The watershed of that tile's maps alone (default thresholds), so that a prompt needs one
-    tile's decoder pass, not the whole image's. Kept in ``embeddings.derived`` with the tile's
-    foreground (:func:`tile_foreground`).
+    tile's decoder pass, not the whole image's. With ``views`` > 1 the tile's maps are combined
+    over that many views as :func:`multi_view_maps` combines an image's (each further view is one
+    more encoder pass over the tile). Kept in ``embeddings.derived`` per number of views, with the
+    tile's own foreground (:func:`tile_foreground`, always one view).
     """
-    key = ("instances",) + _foreground_key(model, tile)
+    key = ("instances", check_views(views)) + _foreground_key(model, tile)
     if key not in embeddings.derived:
         maps = _one_tile_maps(model, embeddings, tile)
-        embeddings.derived[_foreground_key(model, tile)] = maps[0]
+        embeddings.derived.setdefault(_foreground_key(model, tile), maps[0].copy())
+        for name in VIEWS[views][1:]:
+            _combine_view(maps, _turned_tile_maps(model, embeddings, tile, name))
+        if views > 1:
+            maps[1:] /= views
         embeddings.derived[key] = watershed_from_maps(maps)
     return embeddings.derived[key]
+
+
+def _combine_view(maps: np.ndarray, other: np.ndarray) -> None:
+    """Add one more view's maps into ``maps`` in place: the larger foreground, distances summed.
+
+    The caller divides the distances by the number of views at the end (their mean).
+    """
+    np.maximum(maps[0], other[0], out=maps[0])
+    maps[1:] += other[1:]
+
+
+@torch.inference_mode()
+def _turned_tile_maps(model: SamzooModel, embeddings: ImageEmbeddings, tile, name: str) -> np.ndarray:
+    """samzoo's AIS maps ``(3, h, w)`` of one tile seen in view ``name``, turned back onto the tile."""
+    device = next(model.parameters()).device
+    seen = view_image(embeddings.tile_input(tile)[0].permute(1, 2, 0).numpy(), name)  # (h', w', 3)
+    x = model.preprocess(torch.from_numpy(seen).permute(2, 0, 1)[None].to(device))
+    emb = model.sam.image_encoder(x)
+    # the cache keeps samzoo's embeddings in float16 (compute_embeddings): the same rounding here
+    emb = emb.half().float().contiguous(memory_format=torch.channels_last)
+    h, w = seen.shape[:2]
+    maps = _inference_decoder(model.ais_decoder)(emb, x.contiguous(memory_format=torch.channels_last))[0][:, :h, :w]
+    return maps_from_view(maps.cpu().numpy(), name)
 
 
 @torch.inference_mode()

@@ -66,7 +66,7 @@ def test_a_single_point_picks_the_ais_instance_under_it(hela_frame):
     image, truth = hela_frame[0][:256, :256], hela_frame[1][:256, :256]
     emb = compute_embeddings(model, image, cache=False)
     assert len(emb.tiles) == 1
-    instances = tile_instances(model, emb, emb.tiles[0])
+    instances = tile_instances(model, emb, emb.tiles[0], views=2)  # as segment's default AIS
     centres = [_deepest_pixel(truth == i) for i in np.unique(truth[truth > 0])]
     nucleus = next(c for c in centres if instances[c])  # a nucleus that AIS found
     on_nucleus, on_background = Prompt(points=[nucleus], point_labels=[1]), Prompt(points=[[2, 2]], point_labels=[1])
@@ -113,3 +113,32 @@ def test_amg_and_apg_run_the_ais_decoder_once_per_tile(tiny_model, hela_frame, m
         assert labels.max() > 0, segment.__name__
         # the pass that places the prompts keeps its foreground for the refinement of their masks
         assert sorted(calls) == list(range(len(emb.tiles))), segment.__name__
+
+
+def test_a_box_alone_picks_the_ais_instance_it_bounds(hela_frame):
+    from samzoo import load_model
+    from samzoo.segmentation.ais import tile_instances
+    from samzoo.segmentation.predictor import BOX_PICK_IOU
+
+    model = load_model()  # the shipped model: an untrained one finds no instances to pick
+    image = hela_frame[0][:256, :256]
+    emb = compute_embeddings(model, image, cache=False)
+    instances = tile_instances(model, emb, emb.tiles[0], views=2)
+    sizes = np.bincount(instances.ravel())
+    label = int(np.argmax(sizes[1:]) + 1)  # the largest instance
+    ys, xs = np.nonzero(instances == label)
+    tight = [ys.min(), xs.min(), ys.max(), xs.max()]  # inclusive, as prompts take boxes
+    h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    loose = [max(ys.min() - h, 0), max(xs.min() - w, 0), ys.max() + h, xs.max() + w]  # box IoU about 1/9
+    prompts = {1: Prompt(box=tight), 2: Prompt(box=loose), 3: Prompt(box=tight, points=[[ys[0], xs[0]]], point_labels=[1])}
+    picked = predict(model, emb, prompts)
+    sam = predict(model, emb, prompts, pick_instance=False)
+    np.testing.assert_array_equal(picked[1].mask, instances == label)
+    assert not np.array_equal(sam[1].mask, picked[1].mask) and picked[1].score == sam[1].score
+    assert BOX_PICK_IOU > 1 / 9
+    for k in (2, 3):  # a box much larger than any instance in it, a box with a point: SAM's masks
+        np.testing.assert_array_equal(picked[k].mask, sam[k].mask)
+    # a box that is not its object's extent (last frame's, clip_to_box=False) never picks
+    unclipped = predict(model, emb, {1: Prompt(box=tight)}, clip_to_box=False)
+    np.testing.assert_array_equal(unclipped[1].mask, predict(model, emb, {1: Prompt(box=tight)}, clip_to_box=False,
+                                                             pick_instance=False)[1].mask)

@@ -58,3 +58,25 @@ def test_one_view_is_the_plain_maps_and_eight_make_ais_equivariant(tiny_model, h
     np.testing.assert_allclose(two[0], np.maximum(first[0], turned[0]), atol=1e-6)
     np.testing.assert_allclose(two[1:], (first[1:] + turned[1:]) / 2, atol=1e-6)
     assert segment_ais(tiny_model, image, views=2).shape == image.shape
+
+
+def test_a_tiles_instances_over_two_views_are_the_images_when_it_is_one_tile(hela_frame):
+    """tile_instances turns the tile itself: on a one-tile image it is the 2-view watershed of the image."""
+    from samzoo import load_model
+    from samzoo.segmentation.ais import tile_foreground, tile_instances
+    from samzoo.segmentation.watershed import watershed_from_maps
+
+    model = load_model()  # the shipped model: an untrained one finds no instances
+    image = hela_frame[0][:256, :224]  # not square: the turned tile is 224 x 256
+    embeddings = compute_embeddings(model, image, cache=False)
+    assert len(embeddings.tiles) == 1
+    tile = embeddings.tiles[0]
+    two = tile_instances(model, embeddings, tile, views=2)
+    one_view = watershed_from_maps(ais_maps(model, embeddings))
+    np.testing.assert_array_equal(two, watershed_from_maps(multi_view_maps(model, image, 2, embeddings=embeddings)))
+    assert two.max() > 5 and not np.array_equal(two, one_view)
+    np.testing.assert_array_equal(tile_instances(model, embeddings, tile), one_view)  # kept apart per views
+    # the tile's foreground, kept for prompts, stays the image's own (one view)
+    np.testing.assert_array_equal(tile_foreground(model, embeddings, tile), ais_maps(model, embeddings)[0])
+    with pytest.raises(InputError, match="views must be one of"):
+        tile_instances(model, embeddings, tile, views=3)
