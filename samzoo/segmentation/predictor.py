@@ -21,6 +21,7 @@ from typing import Mapping
 
 import numpy as np
 import torch
+from scipy import ndimage as ndi
 from torch.nn import functional as F
 
 from samzoo.errors import InputError
@@ -281,14 +282,16 @@ def _pick_instance_in_box(model: SamzooModel, embeddings: ImageEmbeddings, resul
     """
     instances = tile_instances(model, embeddings, result.tile, views=DEFAULT_VIEWS)
     top, left = result.tile.outer[0], result.tile.outer[1]
-    # the box in the tile's pixels, half-open like the instances' bounding boxes below
-    y0, x0 = max(int(np.floor(box[0])) - top, 0), max(int(np.floor(box[1])) - left, 0)
+    # the box in the tile's pixels, half-open like the instances' bounding boxes below; a box
+    # reaching past the tile keeps its size (an instance cut by the tile's edge matches it less)
+    y0, x0 = int(np.floor(box[0])) - top, int(np.floor(box[1])) - left
     y1, x1 = int(np.ceil(box[2])) - top + 1, int(np.ceil(box[3])) - left + 1
-    labels = np.unique(instances[y0:y1, x0:x1])
+    labels = np.unique(instances[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)])
+    extents = ndi.find_objects(instances)  # extents[label - 1]: the instance's bounding box
     best, best_iou = 0, BOX_PICK_IOU
     for label in labels[labels > 0]:
-        ys, xs = np.nonzero(instances == label)
-        iou = _box_iou((y0, x0, y1, x1), (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1))
+        rows, cols = extents[label - 1]
+        iou = _box_iou((y0, x0, y1, x1), (rows.start, cols.start, rows.stop, cols.stop))
         if iou >= best_iou:
             best, best_iou = label, iou
     if not best:
