@@ -142,3 +142,29 @@ def test_a_box_alone_picks_the_ais_instance_it_bounds(hela_frame):
     unclipped = predict(model, emb, {1: Prompt(box=tight)}, clip_to_box=False)
     np.testing.assert_array_equal(unclipped[1].mask, predict(model, emb, {1: Prompt(box=tight)}, clip_to_box=False,
                                                              pick_instance=False)[1].mask)
+
+
+def test_a_box_picks_in_the_tile_that_owns_it_on_a_tiled_image(hela_frame):
+    """On a tiled image the box picks from its own tile's instances, placed back on the image."""
+    from samzoo import load_model
+    from samzoo.segmentation.ais import tile_instances
+    from samzoo.segmentation.tiling import owning_tile
+
+    model = load_model()
+    image = hela_frame[0][:400, :600]
+    emb = compute_embeddings(model, image, cache=False)
+    assert len(emb.tiles) > 1
+    # a tile whose outer region starts away from the image's origin, with nuclei in its inner region
+    tile = max((t for t in emb.tiles if min(t.outer[:2]) > 0),
+               key=lambda t: tile_instances(model, emb, t, views=2)[t.inner_in_outer].max())
+    instances = tile_instances(model, emb, tile, views=2)
+    inner = instances[tile.inner_in_outer]
+    label = int(np.bincount(inner.ravel())[1:].argmax() + 1)  # the largest instance seen in the inner region
+    ys, xs = np.nonzero(instances == label)
+    ys, xs = ys + tile.outer[0], xs + tile.outer[1]  # image pixels
+    box = [ys.min(), xs.min(), ys.max(), xs.max()]
+    assert owning_tile(emb.tiles, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2).index == tile.index
+    result = predict(model, emb, {1: Prompt(box=box)})[1]
+    expected = np.zeros(image.shape, bool)
+    expected[ys, xs] = True
+    np.testing.assert_array_equal(result.full_mask(image.shape), expected)
