@@ -13,6 +13,8 @@ watershed :func:`samzoo.segmentation.watershed.watershed_from_maps`) or micro-sa
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -22,7 +24,7 @@ from samzoo.models.ais_decoder import AISDecoder, inference_copy
 from samzoo.models.copies import cached_copy
 from samzoo.models.model import SamzooModel
 from samzoo.models.unetr import UNETRDecoder, postprocess_maps
-from samzoo.segmentation.embeddings import ImageEmbeddings, compute_embeddings
+from samzoo.segmentation.embeddings import ImageEmbeddings, cache_dtype, compute_embeddings
 from samzoo.segmentation.sam_input import resized_shape
 from samzoo.segmentation.unetr_watershed import unetr_watershed
 from samzoo.segmentation.views import VIEWS, check_views, maps_from_view, view_image
@@ -99,23 +101,42 @@ def multi_view_maps(model: SamzooModel, image: np.ndarray, views: int, *,
     names = VIEWS[check_views(views)]
     if embeddings is None:
         embeddings = compute_embeddings(model, image, tile_size=tile_size, halo=halo, progress=progress)
-    maps = ais_maps(model, embeddings, progress=progress)
-    for name in names[1:]:
+
+    def turned(name: str) -> np.ndarray:
         seen = compute_embeddings(model, view_image(np.asarray(image), name), tile_size=tile_size, halo=halo,
                                   cache=False, progress=progress)
-        _combine_view(maps, maps_from_view(ais_maps(model, seen, progress=progress), name))
-    if len(names) > 1:
-        maps[1:] /= len(names)
+        return maps_from_view(ais_maps(model, seen, progress=progress), name)
+
+    return _combine_views(ais_maps(model, embeddings, progress=progress), map(turned, names[1:]))
+
+
+def _combine_views(maps: np.ndarray, others: Iterable[np.ndarray]) -> np.ndarray:
+    """``maps`` (3, H, W) of the first view combined in place with the other views' (on the same
+    grid): the largest foreground, the mean distances."""
+    count = 1
+    for other in others:
+        np.maximum(maps[0], other[0], out=maps[0])
+        maps[1:] += other[1:]
+        count += 1
+    if count > 1:
+        maps[1:] /= count
     return maps
 
 
 def _tile_maps(model: SamzooModel, decoder: AISDecoder, embeddings: ImageEmbeddings, tile, device: torch.device
                ) -> torch.Tensor:
     """samzoo's AIS decoder on one tile: its maps ``(3, h, w)`` over the tile's outer region."""
+    return _decoder_maps(model, decoder, embeddings.features[tile.index], embeddings.tile_input(tile), device)
+
+
+def _decoder_maps(model: SamzooModel, decoder: AISDecoder, features: np.ndarray, tile_input: torch.Tensor,
+                  device: torch.device) -> torch.Tensor:
+    """samzoo's AIS decoder on one tile's embedding ``(256, g, g)`` and its model input ``(1, 3, h, w)``
+    (0..255, before padding): maps ``(3, h, w)``."""
     channels_last = torch.channels_last
-    x = model.preprocess(embeddings.tile_input(tile).to(device)).contiguous(memory_format=channels_last)
-    emb = torch.from_numpy(embeddings.features[tile.index][None]).to(device).contiguous(memory_format=channels_last)
-    h, w = tile.outer[2] - tile.outer[0], tile.outer[3] - tile.outer[1]
+    x = model.preprocess(tile_input.to(device)).contiguous(memory_format=channels_last)
+    emb = torch.from_numpy(features[None]).to(device).contiguous(memory_format=channels_last)
+    h, w = tile_input.shape[-2:]
     return decoder(emb, x)[0][:, :h, :w]
 
 
@@ -133,25 +154,14 @@ def tile_instances(model: SamzooModel, embeddings: ImageEmbeddings, tile, views:
     more encoder pass over the tile). Kept in ``embeddings.derived`` per number of views, with the
     tile's own foreground (:func:`tile_foreground`, always one view).
     """
-    key = ("instances", check_views(views)) + _foreground_key(model, tile)
+    views = check_views(views)
+    key = ("instances", views) + _foreground_key(model, tile)
     if key not in embeddings.derived:
         maps = _one_tile_maps(model, embeddings, tile)
         embeddings.derived.setdefault(_foreground_key(model, tile), maps[0].copy())
-        for name in VIEWS[views][1:]:
-            _combine_view(maps, _turned_tile_maps(model, embeddings, tile, name))
-        if views > 1:
-            maps[1:] /= views
-        embeddings.derived[key] = watershed_from_maps(maps)
+        turned = (_turned_tile_maps(model, embeddings, tile, name) for name in VIEWS[views][1:])
+        embeddings.derived[key] = watershed_from_maps(_combine_views(maps, turned))
     return embeddings.derived[key]
-
-
-def _combine_view(maps: np.ndarray, other: np.ndarray) -> None:
-    """Add one more view's maps into ``maps`` in place: the larger foreground, distances summed.
-
-    The caller divides the distances by the number of views at the end (their mean).
-    """
-    np.maximum(maps[0], other[0], out=maps[0])
-    maps[1:] += other[1:]
 
 
 @torch.inference_mode()
@@ -159,12 +169,11 @@ def _turned_tile_maps(model: SamzooModel, embeddings: ImageEmbeddings, tile, nam
     """samzoo's AIS maps ``(3, h, w)`` of one tile seen in view ``name``, turned back onto the tile."""
     device = next(model.parameters()).device
     seen = view_image(embeddings.tile_input(tile)[0].permute(1, 2, 0).numpy(), name)  # (h', w', 3)
-    x = model.preprocess(torch.from_numpy(seen).permute(2, 0, 1)[None].to(device))
-    emb = model.sam.image_encoder(x)
-    # the cache keeps samzoo's embeddings in float16 (compute_embeddings): the same rounding here
-    emb = emb.half().float().contiguous(memory_format=torch.channels_last)
-    h, w = seen.shape[:2]
-    maps = _inference_decoder(model.ais_decoder)(emb, x.contiguous(memory_format=torch.channels_last))[0][:, :h, :w]
+    seen = torch.from_numpy(seen).permute(2, 0, 1)[None]
+    # embedded as compute_embeddings embeds a tile, rounded as its results are
+    features = model.sam.image_encoder(model.preprocess(seen.to(device)))[0].cpu().numpy()
+    features = features.astype(cache_dtype(model)).astype(np.float32)
+    maps = _decoder_maps(model, _inference_decoder(model.ais_decoder), features, seen, device)
     return maps_from_view(maps.cpu().numpy(), name)
 
 

@@ -66,6 +66,16 @@ class ImageEmbeddings:
         return torch.from_numpy(np.ascontiguousarray(self.image[(slice(None),) + tile.outer_slice]))[None]
 
 
+def cache_dtype(model: SamzooModel) -> type:
+    """The dtype ``model``'s embeddings are cached in; fresh ones are rounded to it too.
+
+    samzoo's own models: float16, and rounding fresh results the same way makes cached and fresh
+    runs identical. SAM-family models keep float32, as micro-sam does: rounded, AMG's masks near
+    its thresholds (and the fragments they paint) differ from micro-sam's.
+    """
+    return np.float32 if model.config.sam_input else np.float16
+
+
 def default_cache_dir() -> Path:
     """``$SAMZOO_CACHE_DIR/embeddings``, or the platform's user cache folder."""
     import platformdirs
@@ -141,10 +151,7 @@ def compute_embeddings(model: SamzooModel, image: np.ndarray, *, tile_size: int 
         else:
             x = model.preprocess(x.to(device))
         features[tile.index] = model.sam.image_encoder(x)[0].cpu().numpy()
-    # the cache stores samzoo's own models' embeddings in float16; rounding fresh results the same way
-    # makes cached and fresh runs identical. SAM-family models keep float32, as micro-sam does: rounded,
-    # AMG's masks near its thresholds (and the fragments they paint) differ from micro-sam's
-    dtype = np.float32 if model.config.sam_input else np.float16
+    dtype = cache_dtype(model)
     features = features.astype(dtype).astype(np.float32)
     if folder is not None:
         _write(folder / f"{key}.zarr", features, dtype)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 from torch.nn import functional as F
+from torchvision.ops import box_iou
 
 from samzoo.errors import InputError
 from samzoo.models.model import SamzooModel
@@ -281,41 +282,44 @@ def _pick_instance_in_box(model: SamzooModel, embeddings: ImageEmbeddings, resul
     :data:`BOX_PICK_IOU` (else SAM's mask stays). Returns whether there was one.
     """
     instances = tile_instances(model, embeddings, result.tile, views=DEFAULT_VIEWS)
-    top, left = result.tile.outer[0], result.tile.outer[1]
-    # the box in the tile's pixels, half-open like the instances' bounding boxes below; a box
-    # reaching past the tile keeps its size (an instance cut by the tile's edge matches it less)
-    y0, x0 = int(np.floor(box[0])) - top, int(np.floor(box[1])) - left
-    y1, x1 = int(np.ceil(box[2])) - top + 1, int(np.ceil(box[3])) - left + 1
-    labels = np.unique(instances[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)])
-    extents = ndi.find_objects(instances)  # extents[label - 1]: the instance's bounding box
-    best, best_iou = 0, BOX_PICK_IOU
-    for label in labels[labels > 0]:
-        rows, cols = extents[label - 1]
-        iou = _box_iou((y0, x0, y1, x1), (rows.start, cols.start, rows.stop, cols.stop))
-        if iou >= best_iou:
-            best, best_iou = label, iou
-    if not best:
+    # a box reaching past the tile keeps its size (an instance cut by the tile's edge matches it less)
+    in_tile = _box_in_tile(box, result.tile)
+    labels = np.unique(instances[_clipped(in_tile)])
+    labels = labels[labels > 0]
+    if not labels.size:
         return False
+    extents = ndi.find_objects(instances)  # extents[label - 1]: the instance's bounding box
+    # torchvision's box IoU is order-agnostic in its axes: (y0, x0, y1, x1) half-open boxes go in as they are
+    candidates = [(rows.start, cols.start, rows.stop, cols.stop) for rows, cols in (extents[i - 1] for i in labels)]
+    ious = box_iou(torch.tensor([in_tile], dtype=torch.float64), torch.tensor(candidates, dtype=torch.float64))[0]
+    if float(ious.max()) < BOX_PICK_IOU:
+        return False
+    best = labels[int(torch.nonzero(ious == ious.max())[-1])]  # on a tie, the larger label
     result.mask = instances == best
     result.logits = _region_logits(model, result.mask)
     return True
 
 
-def _box_iou(a: tuple, b: tuple) -> float:
-    """IoU of two half-open boxes ``(y0, x0, y1, x1)``."""
-    inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def _box_in_tile(box: np.ndarray, tile: Tile) -> tuple[int, int, int, int]:
+    """A prompt's box (image pixels, inclusive ``ymin, xmin, ymax, xmax``) in ``tile``'s outer
+    region, half-open ``(y0, x0, y1, x1)``; it may reach past the region."""
+    rows, cols = tile.outer_slice
+    y0, x0 = int(np.floor(box[0])) - rows.start, int(np.floor(box[1])) - cols.start
+    y1, x1 = int(np.ceil(box[2])) - rows.start + 1, int(np.ceil(box[3])) - cols.start + 1
+    return y0, x0, y1, x1
+
+
+def _clipped(box: tuple[int, int, int, int]) -> tuple[slice, slice]:
+    """The part of a half-open box from :func:`_box_in_tile` that starts inside its tile, as slices."""
+    y0, x0, y1, x1 = box
+    return slice(max(y0, 0), max(y1, 0)), slice(max(x0, 0), max(x1, 0))
 
 
 def _inside_box(mask: np.ndarray, box: np.ndarray, tile: Tile) -> np.ndarray:
     """``mask`` (over ``tile``'s outer region) without its pixels outside ``box`` (image pixels,
     inclusive ``ymin, xmin, ymax, xmax``)."""
-    rows, cols = tile.outer_slice
-    y0, x0 = int(np.floor(box[0])) - rows.start, int(np.floor(box[1])) - cols.start
-    y1, x1 = int(np.ceil(box[2])) - rows.start + 1, int(np.ceil(box[3])) - cols.start + 1
     inside = np.zeros_like(mask)
-    inside[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+    inside[_clipped(_box_in_tile(box, tile))] = True
     return mask & inside
 
 
