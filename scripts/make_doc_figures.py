@@ -103,7 +103,7 @@ def figure_prompts(data: Path, out: Path) -> None:
     from samzoo.evaluation.interactive import _deepest_pixel
     from samzoo.models.load import load_model
     from samzoo.segmentation.embeddings import compute_embeddings
-    from samzoo.segmentation.predictor import Prompt, predict
+    from samzoo.segmentation.predictor import Prompt, paint_labels, predict
 
     # frame 17 is held out from the default model's training; its ground truth places the prompts
     rows, cols = slice(150, 406), slice(300, 556)
@@ -120,11 +120,9 @@ def figure_prompts(data: Path, out: Path) -> None:
             y0, x0, y1, x1 = r.bbox
             prompts[r.label] = Prompt(box=[y0, x0, y1 - 1, x1 - 1])
     results = predict(model, compute_embeddings(model, image), prompts)
-    labels = np.zeros(truth.shape, np.int32)
-    for k, result in results.items():
-        labels[result.full_mask(truth.shape) & (labels == 0)] = k
-    ious = [(results[k].full_mask(truth.shape) & (truth == k)).sum() / (results[k].full_mask(truth.shape)
-                                                                        | (truth == k)).sum() for k in prompts]
+    labels = paint_labels(results, truth.shape)
+    masks = {k: r.full_mask(truth.shape) for k, r in results.items()}
+    ious = [(masks[k] & (truth == k)).sum() / (masks[k] | (truth == k)).sum() for k in prompts]
     fig, axes = plt.subplots(1, 2, figsize=(7, 4.1), dpi=80)
     axes[0].imshow(image, cmap="gray")
     for k, p in prompts.items():
