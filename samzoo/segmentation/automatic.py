@@ -73,8 +73,9 @@ def grid_points(embeddings: ImageEmbeddings, points_per_side: int) -> np.ndarray
 
 
 @dataclass
-class _Candidate:
-    """A mask kept for painting: its bounding box ``(y0, x0, y1, x1)`` in the image and the mask inside it.
+class AMGMask:
+    """One mask AMG kept before painting: its bounding box ``(y0, x0, y1, x1)`` in the image (end
+    exclusive), the mask inside that box, and the decoder's predicted IoU and stability score.
 
     AMG keeps every accepted mask until it paints them; on a large image there are tens of
     thousands, and a tile-sized mask each (as :class:`ObjectMask` holds) would not fit in memory.
@@ -83,23 +84,25 @@ class _Candidate:
     box: tuple[int, int, int, int]
     mask: np.ndarray
     score: float
+    stability: float = 1.0
 
     @classmethod
-    def of(cls, r: ObjectMask) -> _Candidate:
+    def of(cls, r: ObjectMask) -> AMGMask:
         ys, xs = np.nonzero(r.mask.any(1))[0], np.nonzero(r.mask.any(0))[0]
         if not len(ys):
-            return cls((0, 0, 0, 0), np.zeros((0, 0), bool), r.score)
+            return cls((0, 0, 0, 0), np.zeros((0, 0), bool), r.score, r.stability)
         y0, x0 = r.tile.outer[0] + ys[0], r.tile.outer[1] + xs[0]
         crop = r.mask[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1].copy()
-        return cls((y0, x0, y0 + crop.shape[0], x0 + crop.shape[1]), crop, r.score)
+        return cls((y0, x0, y0 + crop.shape[0], x0 + crop.shape[1]), crop, r.score, r.stability)
 
     @property
     def area(self) -> int:
         return int(self.mask.sum())
 
 
-def _paint(candidates: list[_Candidate], shape: tuple[int, int], *, nms_iou: float, min_size: int) -> np.ndarray:
-    """NMS on boxes (by predicted IoU), paint largest first, remove small regions, fill small holes."""
+def paint_masks(candidates: list[AMGMask], shape: tuple[int, int], *, nms_iou: float, min_size: int) -> np.ndarray:
+    """Instance labels ``shape`` from AMG's masks: NMS on their boxes (by ``score``), painted
+    largest first, small regions removed and small holes filled (as SAM's AMG does)."""
     candidates = [c for c in candidates if c.area >= min_size]
     labels = np.zeros(shape, dtype=np.int32)
     if not candidates:
@@ -261,7 +264,7 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     method = method or ("micro-sam" if model.config.sam_input else "samzoo")
     if method not in AMG_METHODS:
         raise InputError(f"unknown AMG method {method!r}; known: {', '.join(AMG_METHODS)}")
-    if max_rejected is not None and max_rejected < 1:
+    if max_rejected is not None and max_rejected < 1:  # before the embeddings: a bad call fails at once
         raise InputError(f"max_rejected must be at least 1 (or None), got {max_rejected}")
     embeddings = embeddings or compute_embeddings(model, image)
     if method == "micro-sam":
@@ -271,6 +274,33 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
             stability_threshold=STABILITY_THRESHOLD if stability_threshold is None else stability_threshold,
             min_size=0 if min_size is None else min_size, progress=progress)
     min_size = 25 if min_size is None else min_size
+    masks = amg_masks(model, embeddings, points_per_side=points_per_side, foreground_threshold=foreground_threshold,
+                      pred_iou_threshold=pred_iou_threshold, stability_threshold=stability_threshold,
+                      min_size=min_size, batch_size=batch_size, skip_covered=skip_covered, max_rejected=max_rejected,
+                      give_up_margin=give_up_margin, window=window, bfloat16=bfloat16, refine=refine,
+                      progress=progress)
+    return paint_masks(masks, embeddings.shape, nms_iou=nms_iou, min_size=min_size)
+
+
+def amg_masks(model: SamzooModel, embeddings: ImageEmbeddings, *, points_per_side: int = 32,
+              foreground_threshold: float | None = 0.3, pred_iou_threshold: float | None = None,
+              stability_threshold: float | None = None, min_size: int = 25, batch_size: int = 64,
+              skip_covered: bool = True, max_rejected: int | None = 2, give_up_margin: float | None = 0.15,
+              window: int | None = 64, bfloat16: bool | None = None, refine: bool | None = None,
+              progress: bool = False) -> list[AMGMask]:
+    """The masks samzoo's AMG accepts, before they are de-duplicated and painted (:func:`paint_masks`).
+
+    The parameters are :func:`segment_amg`'s (``method="samzoo"``). For scripts that filter or
+    score the masks themselves: ``segment_amg(...)`` is
+    ``paint_masks(amg_masks(...), embeddings.shape, nms_iou=..., min_size=...)``.
+
+    Returns
+    -------
+    list of AMGMask
+        In the order they were accepted.
+    """
+    if max_rejected is not None and max_rejected < 1:
+        raise InputError(f"max_rejected must be at least 1 (or None), got {max_rejected}")
     if bfloat16 is None:
         bfloat16 = native_bfloat16(next(model.parameters()).device)
     decoder = bfloat16_decoder(model) if bfloat16 and window is not None else None
@@ -285,7 +315,7 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     covered = np.zeros(embeddings.shape, dtype=bool)
     rejected = np.zeros(component.max(initial=0) + 1, dtype=int)
     pending = np.ones(len(points), dtype=bool)
-    candidates: list[_Candidate] = []
+    candidates: list[AMGMask] = []
 
     def accepted(r: ObjectMask) -> bool:
         return r.score >= pred_iou_threshold and r.stability >= stability_threshold and r.area >= min_size
@@ -294,7 +324,7 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
         if accepted(r):
             if refine:
                 r.mask = snap_to_foreground(r.mask, tile_foreground(model, embeddings, r.tile))
-            candidates.append(_Candidate.of(r))
+            candidates.append(AMGMask.of(r))
             covered[r.tile.outer_slice] |= r.mask
         elif max_rejected is not None and give_up_margin is not None and (
                 r.score < pred_iou_threshold - give_up_margin or r.stability < stability_threshold - give_up_margin):
@@ -341,7 +371,7 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
             for i in batch:
                 keep(i, sampled.pop(i) if i in sampled else decoded[i])
     bar.close()
-    return _paint(candidates, embeddings.shape, nms_iou=nms_iou, min_size=min_size)
+    return candidates
 
 
 def segment_apg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbeddings | None = None,
@@ -374,5 +404,5 @@ def segment_apg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
         by_point = predict(model, embeddings, {k: point_prompts[k] for k in part}, multimask=True, pick_instance=False)
         # an AIS instance may be a piece of its object: its box must not bound SAM's mask
         by_box = predict(model, embeddings, {k: box_prompts[k] for k in part}, clip_to_box=False)
-        best += [_Candidate.of(max(by_point[k], by_box[k], key=lambda r: r.score)) for k in part]
-    return _paint(best, embeddings.shape, nms_iou=nms_iou, min_size=min_size)
+        best += [AMGMask.of(max(by_point[k], by_box[k], key=lambda r: r.score)) for k in part]
+    return paint_masks(best, embeddings.shape, nms_iou=nms_iou, min_size=min_size)
