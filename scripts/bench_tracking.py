@@ -70,6 +70,7 @@ from samzoo.tracking import (evaluate_tracking, graph_from_tracks, link_overlap,
                              simulate_movie)
 from samzoo.segmentation.autoscale import resolve_scale
 from samzoo.tracking.simulate import shuffle_labels
+from samzoo.tracking.gamma import most_consistent
 from samzoo.tracking.track import segment_movie, track
 
 METRICS = ("TRA", "DET", "LNK", "div_F1")
@@ -149,7 +150,7 @@ def ctc_sequences(root: Path) -> list[Path]:
     return sorted(p for p in root.glob("*/[0-9][0-9]") if p.is_dir() and p.with_name(p.name + "_GT").is_dir())
 
 
-def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = True, gammas=(1.0,),
+def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = True, gammas=("auto",),
                 views=(None,)) -> int:
     """Track every CTC sequence under ``root``; print one row per sequence and way of tracking.
 
@@ -209,15 +210,26 @@ def ctc_section(model, root: Path, trackastra: str | None = None, ais: bool = Tr
 
         for gamma, n_views in [(g, v) for g in gammas for v in views] if ais else ():
             n_views = resolve_views(model, n_views)
-            start = time.perf_counter()  # as samzoo track segments: AIS with the objects at the border
-            # the model's default scale, estimated once on the middle frame, as samzoo track does
-            scale = resolve_scale(model, compress_intensities(images[len(images) // 2], gamma), None)
-            print(f"{name}: segmenting at scale {scale:.3g}, gamma {gamma:g}, {n_views} view(s)", flush=True)
-            masks = segment_movie(images, model=model, segmenter="ais", border_objects=True, scale=scale, gamma=gamma,
-                                  views=n_views)
+
+            def segment_at(value: float) -> np.ndarray:
+                # the model's default scale, estimated once on the middle frame, as samzoo track does
+                scale = resolve_scale(model, compress_intensities(images[len(images) // 2], value), None)
+                print(f"{name}: segmenting at scale {scale:.3g}, gamma {value:g}, {n_views} view(s)", flush=True)
+                # as samzoo track segments: AIS with the objects at the border
+                return segment_movie(images, model=model, segmenter="ais", border_objects=True, scale=scale,
+                                     gamma=value, views=n_views)
+
+            start = time.perf_counter()
+            if gamma == "auto":  # as samzoo track --gamma auto (the default) chooses
+                masks, chosen, consistency = most_consistent(segment_at)
+                print(f"{name}: frame-to-frame consistency " + ", ".join(f"gamma {g:g}: {c:.4f}"
+                                                                         for g, c in consistency.items()))
+                label = f", gamma auto ({chosen:g})"
+            else:
+                masks, label = segment_at(gamma), "" if gamma == 1 else f", gamma {gamma:g}"
             seg_seconds = time.perf_counter() - start
             result, seconds = linked(masks, "overlap", split_merged=True)
-            suffix = ("" if gamma == 1 else f", gamma {gamma:g}") + f", {n_views} view{'s' * (n_views > 1)}"
+            suffix = label + f", {n_views} view{'s' * (n_views > 1)}"
             row("AIS / overlap" + suffix, result, seg_seconds + seconds)
             if trackastra:
                 result, seconds = linked(masks, "trackastra")
@@ -253,8 +265,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ctc-root", type=Path, default=default_ctc_root(),
                         help="folder of CTC datasets (<dataset>/01 + <dataset>/01_GT); default "
                              "$SAMZOO_SHARED/data/ctc")
-    parser.add_argument("--gamma", type=float, nargs="+", default=[1.0],
-                        help="CTC sequences: the AIS rows once per intensity gamma (samzoo track --gamma), e.g. 1 0.5")
+    parser.add_argument("--gamma", type=lambda text: "auto" if text == "auto" else float(text), nargs="+",
+                        default=["auto"], help="CTC sequences: the AIS rows once per intensity gamma (samzoo track "
+                                               "--gamma), e.g. auto 1 0.5; default: auto, as samzoo track")
     parser.add_argument("--views", type=int, nargs="+", default=[None],
                         help="CTC sequences: the AIS rows once per number of views (samzoo track --views), e.g. 1 2 "
                              "(default: the model's default)")

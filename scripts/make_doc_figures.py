@@ -242,8 +242,8 @@ def track_ctc_frames(data: Path, n_frames: int = 20):
     """``(images, result, model name)``: the first frames of a shared CTC sequence, tracked by samzoo.
 
     The frames are read as ``samzoo track`` reads a CTC folder (:func:`samzoo.io.read_movie`),
-    segmented by the default model's AIS and linked by samzoo's overlap linker (named, so that
-    a trackastra model in the cache does not change the picture).
+    segmented by the default model's AIS with ``samzoo track``'s defaults and linked by samzoo's
+    overlap linker (named, so that a trackastra model in the cache does not change the picture).
     """
     from samzoo import tracking
     from samzoo.io import read_movie
@@ -254,7 +254,8 @@ def track_ctc_frames(data: Path, n_frames: int = 20):
     frames = sorted(folder.glob("t*.tif"), key=natural_key)[:n_frames]
     images = read_movie(frames).values
     model = load_model()
-    result = tracking.track(images, model=model, linker="overlap")
+    # scale None: the model's default ("auto"), as samzoo track; gamma: its default too (the steadier of 1 and 0.5)
+    result = tracking.track(images, model=model, linker="overlap", scale=None)
     return images, result, model.name
 
 

@@ -74,10 +74,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--scale", type=scale_argument, default=None,
                         help="auto mode: segment frames resized by this factor (> 1 for small objects), or "
                              "'auto': estimated once on the middle frame (default: as samzoo segment --scale)")
-    parser.add_argument("--gamma", type=float, default=1.0,
+    parser.add_argument("--gamma", type=scale_argument, default=None,
                         help="auto mode: compress intensities before segmenting, e.g. 0.5 for nuclei of very "
-                             "different brightness (CTC GOWT1, SIM+: higher TRA and SEG); 1: as they are (default); "
-                             "refused with --masks or --mode propagate")
+                             "different brightness; 1: as they are; 'auto': segment at 1 and 0.5 and keep the "
+                             "segmentation that is steadier from frame to frame (twice the segmentation time). "
+                             "Default: auto for samzoo's own models on 2D movies, else 1. A number other than 1 "
+                             "is refused with --masks or --mode propagate")
     parser.add_argument("--views", type=int, choices=tuple(VIEWS), default=None,
                         help="auto mode with AIS: combine each frame's AIS maps over this many turned and mirrored "
                              "views (test-time augmentation, one more encoder pass each); default 2 for samzoo's "
@@ -121,8 +123,9 @@ def report(result: TrackResult) -> None:
         print(f"output:  {result.output} ({result.done} movies tracked, {result.skipped} already done; "
               f"one folder per movie with {formats})")
         return
+    gamma = "" if result.gamma is None else f", segmented at gamma {result.gamma:g}"
     print(f"tracks:  {result.tracks} track segments, {result.divisions} divisions over {result.frames} frames "
-          f"(linker: {result.linker})")
+          f"(linker: {result.linker}{gamma})")
     print(f"output:  {result.output} ({formats})")
     if result.lineage_plot:
         print(f"lineage: {result.lineage_plot}")

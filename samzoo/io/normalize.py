@@ -59,7 +59,8 @@ def compress_intensities(image: np.ndarray, gamma: float) -> np.ndarray:
     on the CTC movies, ``samzoo track`` with gamma 0.5 against 1: GOWT1 01 TRA 0.973 -> 0.985,
     SEG 0.831 -> 0.875; SIM+ 01 TRA 0.940 -> 0.970, SEG 0.809 -> 0.854 (``docs/tracking.md``).
     It hurts images whose objects are evenly bright (DSB2018 fluorescence: AIS mSA 0.48 -> 0.34),
-    so it is not the default.
+    so it is not the default for images; ``track`` chooses per movie between 1 and 0.5
+    (:mod:`samzoo.tracking.gamma`).
 
     Parameters
     ----------
@@ -92,6 +93,16 @@ def check_gamma(gamma) -> float:
     if not 0.1 <= value <= 10:
         raise InputError(f"gamma must be from 0.1 to 10 (1: intensities as they are), got {gamma}")
     return value
+
+
+def check_movie_gamma(gamma) -> float | str | None:
+    """A movie's ``gamma`` (:func:`samzoo.tracking.track`): None (the default), ``"auto"`` or a
+    number checked by :func:`check_gamma`, else an InputError."""
+    if gamma is None:
+        return None
+    if isinstance(gamma, str) and gamma.strip().lower() == "auto":
+        return "auto"
+    return check_gamma(gamma)
 
 
 def channels_last(image: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from samzoo.batch import JOB_RECORD, check_job_record, output_paths, run_batch
 from samzoo.errors import InputError, option
-from samzoo.io.normalize import check_gamma
+from samzoo.io.normalize import check_movie_gamma
 from samzoo.io.sequence import find_movies
 from samzoo.io.write import check_writable
 from samzoo.jobs.common import absolute, check_scale, check_workers, job_model, patterns_of, remove_outputs
@@ -46,6 +46,8 @@ class TrackResult:
         Track segments, divisions and frames of one movie (None for a batch).
     linker : str or None
         The linker used for one movie (``"overlap"``, ``"trackastra"``, ``"propagate"``).
+    gamma : float or None
+        The intensity gamma one movie was segmented at (None where track did not segment it).
     lineage_plot : Path or None
         One movie's lineage-tree PNG, or a batch's folder of them.
     warnings : list of str
@@ -65,6 +67,7 @@ class TrackResult:
     linker: str | None = None
     lineage_plot: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    gamma: float | None = None
 
 
 def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output: str | os.PathLike, *,
@@ -73,7 +76,7 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
                 start_frame: int = 0, format: str | Sequence[str] = "ctc", table_format: str = "csv",
                 axes: str | None = None, model: Any = None,
                 decoder: str | os.PathLike | None = None, segmenter: str = "ais", scale: float | str | None = None,
-                gamma: float = 1.0, views: int | None = None, linker: str = "auto",
+                gamma: float | str | None = None, views: int | None = None, linker: str = "auto",
                 trackastra_model: str = "general_2d",
                 max_distance: float | None = None,
                 max_memory: float = 4.0, pixel_size: float | None = None, frame_interval: float | None = None,
@@ -110,10 +113,13 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
     scale : float, "auto" or None
         Auto mode without masks: segment frames resized by this factor; ``"auto"`` estimates it
         once on the middle frame; None: the model's default (see :func:`samzoo.segment`).
-    gamma : float
+    gamma : float, "auto" or None
         Auto mode without masks: compress each frame's intensities before segmenting, e.g. 0.5
-        for movies of nuclei of very different brightness (:func:`samzoo.tracking.track`).
-        Like a scale other than 1, refused where track does not segment the frames itself.
+        for movies of nuclei of very different brightness; ``"auto"``: segment at 1 and 0.5 and
+        keep the segmentation that is steadier from frame to frame (twice the segmentation
+        time); None: ``"auto"`` for samzoo's own models with AIS on 2D movies held in memory, 1
+        otherwise (:func:`samzoo.tracking.track`). Like a scale other than 1, a value other than
+        1 is refused where track does not segment the frames itself.
     views : {1, 2, 4, 8} or None
         Auto mode with AIS, without masks: each frame's AIS maps combined over this many turned
         and mirrored views (see :func:`samzoo.tracking.track`); None: 2 for samzoo's own models,
@@ -195,12 +201,13 @@ def track_files(inputs: str | os.PathLike | Sequence[str | os.PathLike], output:
     outcome = track_movie(settings, movie, outdir)
     return TrackResult("movie", outdir, formats, outputs=[outdir], tracks=outcome.tracks, divisions=outcome.divisions,
                        frames=outcome.frames, linker=outcome.linker, lineage_plot=movie.lineage_plot,
-                       warnings=outcome.warnings)
+                       warnings=outcome.warnings, gamma=outcome.gamma)
 
 
 def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, pixel_size: float | None,
                    frame_interval: float | None, scale: float | str | None,
-                   gamma: float = 1.0, views: int | None = None) -> tuple[float | str | None, float]:
+                   gamma: float | str | None = None,
+                   views: int | None = None) -> tuple[float | str | None, float | str | None]:
     """Options that are accepted by type but make no sense, as one clear message each; the checked scale and gamma."""
     if mode not in ("auto", "propagate"):
         raise InputError(f"unknown {option('mode')} {mode!r}; use auto or propagate")
@@ -213,10 +220,10 @@ def _check_options(mode: str, per_movie: dict, max_memory: float, workers: int, 
     for name, value in (("pixel_size", pixel_size), ("frame_interval", frame_interval)):
         if value is not None and not value > 0:
             raise InputError(f"{option(name)} must be positive, got {value}")
-    scale, gamma = check_scale(scale), check_gamma(gamma)
+    scale, gamma = check_scale(scale), check_movie_gamma(gamma)
     segments_itself = mode == "auto" and "masks" not in per_movie
     # both change only how track segments the frames; given where it does not, they would be ignored
-    neutral_values = (("scale", scale, (1, "auto", None)), ("gamma", gamma, (1,)), ("views", views, (1, None)))
+    neutral_values = (("scale", scale, (1, "auto", None)), ("gamma", gamma, (1, None)), ("views", views, (1, None)))
     for name, value, neutral in neutral_values:
         if value not in neutral and not segments_itself:
             raise InputError(f"{option(name)} applies when track segments the frames itself "

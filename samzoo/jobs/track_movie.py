@@ -49,7 +49,7 @@ class TrackSettings:
     frame_interval: float | None = None
     decoder: str | None = None  # micro-sam's AIS decoder file, for SAM / micro-sam model files
     table_format: str = "csv"  # the table format's file: table.csv or table.parquet
-    gamma: float = 1.0  # intensity compression before segmenting (auto mode, no masks)
+    gamma: float | str | None = None  # intensity compression before segmenting (auto mode, no masks; see track)
     views: int | None = None  # AIS test-time views (auto mode, no masks; a number once track_files decides)
 
     @property
@@ -82,6 +82,7 @@ class MovieOutcome:
     frames: int
     linker: str
     warnings: list[str] = field(default_factory=list)
+    gamma: float | None = None  # the gamma its frames were segmented at (None: track did not segment them)
 
 
 def parse_formats(formats: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -170,6 +171,10 @@ def _check_out_of_core(settings: TrackSettings, image) -> None:
     if settings.mode == "propagate":
         raise InputError(f"{option('mode')} propagate needs the whole movie in memory; this movie ({size} plus labels) "
                          f"is more than {limit}: raise {option('max_memory')} or use {option('mode')} auto")
+    if settings.gamma == "auto":
+        raise InputError(f"{option('gamma')} auto segments the movie twice in memory; this movie ({size} plus labels) "
+                         f"is more than {limit}: raise {option('max_memory')} or give {option('gamma')} a number "
+                         "(1: intensities as they are)")
     if settings.linker == "trackastra":
         raise InputError(f"{option('linker')} trackastra needs the whole movie in memory; this movie ({size} plus "
                          f"labels) is more than {limit}: raise {option('max_memory')} or use {option('linker')} "
@@ -211,7 +216,7 @@ def _write(settings: TrackSettings, movie: Movie, outdir: Path, result, image, w
     if movie.lineage_plot:
         lineage_plot(result.graph, movie.lineage_plot,
                      title=f"{movie.source.name}: {len(result.tracks)} tracks, {n_div} divisions ({result.linker})")
-    return MovieOutcome(len(result.tracks), n_div, len(result.masks), result.linker, warnings)
+    return MovieOutcome(len(result.tracks), n_div, len(result.masks), result.linker, warnings, result.gamma)
 
 
 def movie_job(settings: TrackSettings, movie: Movie, out: Path) -> MovieOutcome:

@@ -23,7 +23,8 @@ import networkx as nx
 import numpy as np
 
 from samzoo.errors import DownloadError, InputError
-from samzoo.io.normalize import check_gamma, compress_intensities
+from samzoo.io.normalize import check_gamma, check_movie_gamma, compress_intensities
+from samzoo.tracking.gamma import most_consistent, resolve_gamma
 from samzoo.tracking.frames import read_frame
 from samzoo.tracking.lineage import check_masks, relabel_tracks
 from samzoo.tracking.linking import link_overlap
@@ -47,12 +48,16 @@ class TrackingResult:
         CTC ``L B E P`` rows.
     linker : str
         What linked the objects: ``"overlap"``, ``"trackastra:<model>"`` or ``"propagate"``.
+    gamma : float or None
+        The intensity gamma the frames were segmented at (chosen by ``gamma="auto"``, or as
+        given); None where ``track`` did not segment (given masks, propagation).
     """
 
     graph: nx.DiGraph
     masks: np.ndarray
     tracks: np.ndarray
     linker: str
+    gamma: float | None = None
 
 
 def segment_movie(images: np.ndarray, *, model=None, segmenter: str = "ais", zstack: bool = False,
@@ -221,7 +226,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
           model=None, start: np.ndarray | Mapping | None = None, start_frame: int = 0, linker: str = "auto",
           trackastra_model: str | Path = "general_2d", segmenter: str = "ais", zstack: bool = False,
           split_merged: bool | None = None, scale: float | str | None = 1.0, workdir: str | Path | None = None,
-          gamma: float = 1.0, views: int | None = None, **link_options) -> TrackingResult:
+          gamma: float | str | None = None, views: int | None = None, **link_options) -> TrackingResult:
     """Track objects in a movie.
 
     Parameters
@@ -257,11 +262,15 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         :func:`segment_movie`); ``"auto"``: estimated once on the middle frame
         (:func:`samzoo.segmentation.autoscale.estimate_scale`), the same for every frame;
         None: the model's default (:func:`samzoo.segmentation.autoscale.resolve_scale`).
-    gamma : float
+    gamma : float, "auto" or None
         ``mode="auto"`` without masks: compress each frame's intensities before segmenting
         (:func:`samzoo.io.normalize.compress_intensities`). 0.5 lifts dim nuclei in movies whose
-        nuclei differ much in brightness (CTC GOWT1 and SIM+: TRA and SEG up by 0.01-0.04); 1
-        (the default) leaves them as they are. The linkers see the images as given.
+        nuclei differ much in brightness; 1 leaves them as they are. ``"auto"``: segment the movie
+        at 1 and at 0.5 and keep the segmentation whose objects match best from frame to frame
+        (:mod:`samzoo.tracking.gamma`; twice the segmentation time). None (default): ``"auto"``
+        for samzoo's own models with AIS on 2D movies in memory, 1 otherwise
+        (:func:`samzoo.tracking.gamma.resolve_gamma`). ``TrackingResult.gamma`` says which was
+        used. The linkers see the images as given.
     views : {1, 2, 4, 8} or None
         ``mode="auto"`` with AIS, without masks: each plane's AIS maps combined over this many
         turned and mirrored views (see :func:`samzoo.segment`). None (default): 2 for samzoo's
@@ -279,7 +288,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     -------
     TrackingResult
     """
-    gamma = check_gamma(gamma)
+    gamma = check_movie_gamma(gamma)
     if mode == "propagate" and workdir is not None:
         raise InputError("propagation needs the whole movie in memory; a movie tracked frame by frame (workdir) "
                          "takes mode='auto' with the overlap linker")
@@ -291,8 +300,8 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
             raise InputError("mode='propagate' needs the images and the objects to start from (labels or prompts)")
         if scale not in (1, "auto", None):
             raise InputError("scale applies to automatic segmentation (mode='auto'), not to propagation")
-        if gamma != 1 or views not in (None, 1):
-            raise InputError(f"{'gamma' if gamma != 1 else 'views'} applies to automatic segmentation "
+        if gamma not in (None, 1) or views not in (None, 1):
+            raise InputError(f"{'gamma' if gamma not in (None, 1) else 'views'} applies to automatic segmentation "
                              "(mode='auto'), not to propagation")
         if zstack:
             raise InputError("mode='propagate' follows objects in 2D movies (t, y, x); use mode='auto' for 3D + time")
@@ -300,14 +309,32 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         return _result(graph, labels, "propagate")
     if mode != "auto":
         raise InputError(f"unknown tracking mode {mode!r}; use 'auto' or 'propagate'")
+    if linker not in ("auto", "overlap", "trackastra"):  # before segmenting, which may take long
+        raise InputError(f"unknown linker {linker!r}; use 'auto', 'overlap' or 'trackastra'")
+    segments = masks is None and images is not None
+    if split_merged is None:
+        split_merged = masks is None
+    gamma = resolve_gamma(gamma, model, segmenter, zstack=zstack, on_disk=workdir is not None) if segments else 1.0
+    if gamma == "auto" and len(images) < 2:
+        gamma = 1.0  # one frame: nothing to be consistent with
+    if gamma == "auto":
+        model = _load_default(model, segmenter)
+
+        def segment_at(value: float) -> np.ndarray:
+            # the scale as for a fixed gamma: "auto" is estimated on the middle frame at this gamma
+            _, at_scale = _auto_scale(images, model, segmenter, zstack, scale, value) \
+                if scale in ("auto", None) else (model, scale)
+            return segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=at_scale,
+                                 border_objects=segmenter == "ais" and not zstack, gamma=value, views=views)
+
+        masks, gamma, _ = most_consistent(segment_at)
+    used_gamma = gamma if segments else None
     if scale in ("auto", None):
         model, scale = _auto_scale(images, model, segmenter, zstack, scale, gamma) \
             if masks is None and images is not None else (model, 1.0)
     if workdir is not None:
         return track_on_disk(images, masks, workdir, model=model, linker=linker, segmenter=segmenter, zstack=zstack,
                              split_merged=split_merged, scale=scale, gamma=gamma, views=views, **link_options)
-    if split_merged is None:
-        split_merged = masks is None
     if masks is None:
         if images is None:
             raise InputError("automatic tracking needs images or masks")
@@ -315,8 +342,6 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
                               border_objects=segmenter == "ais" and not zstack, gamma=gamma, views=views)
     masks = check_masks(np.asarray(masks))  # in memory: lazy masks are read whole (see workdir)
     _check_shapes(images, masks)
-    if linker not in ("auto", "overlap", "trackastra"):
-        raise InputError(f"unknown linker {linker!r}; use 'auto', 'overlap' or 'trackastra'")
     use_trackastra = linker == "trackastra" or (linker == "auto" and images is not None
                                                  and _trackastra_at_hand(trackastra_model))
     if use_trackastra:
@@ -324,7 +349,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
             raise InputError("the trackastra linker needs the images too")
         try:
             graph = link_trackastra(images, masks, model=trackastra_model)
-            return _result(graph, masks, f"trackastra:{Path(str(trackastra_model)).name}")
+            return _result(graph, masks, f"trackastra:{Path(str(trackastra_model)).name}", used_gamma)
         except DownloadError:
             if linker == "trackastra":
                 raise
@@ -333,7 +358,7 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
     graph = link_overlap(masks, **link_options)
     if split_merged:
         graph, masks = split_late_divisions(graph, masks)
-    return _result(graph, masks, "overlap")
+    return _result(graph, masks, "overlap", used_gamma)
 
 
 def _auto_scale(images, model, segmenter: str, zstack: bool, scale: str | None, gamma: float = 1.0):
@@ -342,18 +367,24 @@ def _auto_scale(images, model, segmenter: str, zstack: bool, scale: str | None, 
 
     if segmenter != "ais":
         return model, 1.0  # the classical baseline has no preferred object size
-    if model is None:
-        from samzoo.models.load import load_model
-
-        model = load_model()
+    model = _load_default(model, segmenter)
     # one frame read, even from a lazy movie
     frame = compress_intensities(np.asarray(images[len(images) // 2]), gamma)
     return model, resolve_scale(model, frame[len(frame) // 2] if zstack else frame, scale)
 
 
-def _result(graph: nx.DiGraph, masks: np.ndarray, linker: str) -> TrackingResult:
+def _load_default(model, segmenter: str):
+    """``model``, or samzoo's default model where AIS needs one and none was given."""
+    if model is None and segmenter == "ais":
+        from samzoo.models.load import load_model
+
+        model = load_model()
+    return model
+
+
+def _result(graph: nx.DiGraph, masks: np.ndarray, linker: str, gamma: float | None = None) -> TrackingResult:
     relabelled_graph, relabelled, tracks = relabel_tracks(graph, masks)
-    return TrackingResult(relabelled_graph, relabelled, tracks, linker)
+    return TrackingResult(relabelled_graph, relabelled, tracks, linker, gamma)
 
 
 def _check_shapes(images, masks) -> None:
@@ -393,6 +424,7 @@ def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str
     workdir.mkdir(parents=True, exist_ok=True)
     if split_merged is None:
         split_merged = masks is None
+    used_gamma = check_gamma(gamma) if masks is None else None
     if masks is None:
         if images is None:
             raise InputError("automatic tracking needs images or masks")
@@ -411,4 +443,4 @@ def track_on_disk(images, masks, workdir: str | Path, *, model=None, linker: str
     graph = link_overlap(masks, **link_options)
     if split_merged:
         graph, masks = split_late_divisions(graph, masks, in_place=True)
-    return _result(graph, masks, "overlap")
+    return _result(graph, masks, "overlap", used_gamma)

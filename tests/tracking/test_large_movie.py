@@ -150,6 +150,8 @@ def test_cli_frame_by_frame_refuses_propagate_and_trackastra(movie, tmp_path, ca
     assert "--mode propagate needs the whole movie in memory" in capsys.readouterr().err
     assert main(base + ["--linker", "trackastra", "--segmenter", "classical"]) == 1
     assert "--linker trackastra needs the whole movie in memory" in capsys.readouterr().err
+    assert main(base + ["--gamma", "auto", "--segmenter", "classical"]) == 1
+    assert "--gamma auto segments the movie twice in memory" in capsys.readouterr().err
     assert main(base + ["--max-memory", "-1"]) == 1
     assert "--max-memory must be 0 or more" in capsys.readouterr().err
 

@@ -109,6 +109,14 @@ def test_track_gamma(movie_files, tmp_path, capsys):
     assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "--gamma", "0.5",
                  "-o", str(tmp_path / "m")]) == 1
     assert "--gamma applies when track segments the frames itself" in capsys.readouterr().err
+    assert main(["track", str(movie), "--axes", "tyx", "--masks", str(masks), "--gamma", "auto",
+                 "-o", str(tmp_path / "m")]) == 1
+    assert "--gamma applies when track segments the frames itself" in capsys.readouterr().err
+    # auto: the steadier of gamma 1 and 0.5, said in the report
+    first = _classical_first_frame(movie, tmp_path / "auto", "--gamma", "auto")
+    chosen = float(capsys.readouterr().out.split("segmented at gamma ")[1].split(")")[0])
+    assert chosen in (1.0, 0.5)
+    np.testing.assert_array_equal(first, _classical_first_frame(movie, tmp_path / "same", "--gamma", str(chosen)))
 
 
 def test_track_views_are_refused_where_track_does_not_run_ais(movie_files, tmp_path, capsys):
