@@ -264,8 +264,7 @@ def segment_amg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbed
     method = method or ("micro-sam" if model.config.sam_input else "samzoo")
     if method not in AMG_METHODS:
         raise InputError(f"unknown AMG method {method!r}; known: {', '.join(AMG_METHODS)}")
-    if max_rejected is not None and max_rejected < 1:  # before the embeddings: a bad call fails at once
-        raise InputError(f"max_rejected must be at least 1 (or None), got {max_rejected}")
+    _check_max_rejected(max_rejected)  # before the embeddings: a bad call fails at once
     embeddings = embeddings or compute_embeddings(model, image)
     if method == "micro-sam":
         return segment_amg_microsam(
@@ -299,8 +298,7 @@ def amg_masks(model: SamzooModel, embeddings: ImageEmbeddings, *, points_per_sid
     list of AMGMask
         In the order they were accepted.
     """
-    if max_rejected is not None and max_rejected < 1:
-        raise InputError(f"max_rejected must be at least 1 (or None), got {max_rejected}")
+    _check_max_rejected(max_rejected)
     if bfloat16 is None:
         bfloat16 = native_bfloat16(next(model.parameters()).device)
     decoder = bfloat16_decoder(model) if bfloat16 and window is not None else None
@@ -372,6 +370,11 @@ def amg_masks(model: SamzooModel, embeddings: ImageEmbeddings, *, points_per_sid
                 keep(i, sampled.pop(i) if i in sampled else decoded[i])
     bar.close()
     return candidates
+
+
+def _check_max_rejected(max_rejected: int | None) -> None:
+    if max_rejected is not None and max_rejected < 1:
+        raise InputError(f"max_rejected must be at least 1 (or None), got {max_rejected}")
 
 
 def segment_apg(model: SamzooModel, image: np.ndarray, *, embeddings: ImageEmbeddings | None = None,

@@ -12,9 +12,10 @@ frame (:func:`temporal_consistency`), with no threshold of its own.
 
 Measured with samzoo's default model (2 views, ``scale="auto"``, overlap linker; ``docs/tracking.md``):
 the choice fell on gamma 0.5 for both shared CTC sequences (consistency SIM+ 0.925 -> 0.959,
-GOWT1 0.978 -> 0.985; TRA 0.956 -> 0.982 and 0.975 -> 0.987) and on gamma 1 for three of four
-simulated movies of evenly bright nuclei; on the fourth gamma 0.5 was a little steadier (0.927 ->
-0.939) and a little worse (TRA 0.984 -> 0.976).
+GOWT1 0.978 -> 0.985; TRA 0.956 -> 0.982 and 0.975 -> 0.987) and on the better gamma of two
+more real movies (HeLa 0.5, bacteria 1, by held-out mSA), and on gamma 1 for seven of eight
+simulated movies of evenly bright nuclei; on the eighth gamma 0.5 was a little steadier (0.927
+-> 0.939) and a little worse (TRA 0.984 -> 0.976).
 """
 
 from __future__ import annotations

@@ -311,35 +311,32 @@ def track(images: np.ndarray | None = None, masks: np.ndarray | None = None, *, 
         raise InputError(f"unknown tracking mode {mode!r}; use 'auto' or 'propagate'")
     if linker not in ("auto", "overlap", "trackastra"):  # before segmenting, which may take long
         raise InputError(f"unknown linker {linker!r}; use 'auto', 'overlap' or 'trackastra'")
-    segments = masks is None and images is not None
+    if masks is None and images is None:
+        raise InputError("automatic tracking needs images or masks")
+    segments = masks is None
     if split_merged is None:
-        split_merged = masks is None
+        split_merged = segments
     gamma = resolve_gamma(gamma, model, segmenter, zstack=zstack, on_disk=workdir is not None) if segments else 1.0
     if gamma == "auto" and len(images) < 2:
         gamma = 1.0  # one frame: nothing to be consistent with
-    if gamma == "auto":
+    if segments:
         model = _load_default(model, segmenter)
 
-        def segment_at(value: float) -> np.ndarray:
-            # the scale as for a fixed gamma: "auto" is estimated on the middle frame at this gamma
-            _, at_scale = _auto_scale(images, model, segmenter, zstack, scale, value) \
-                if scale in ("auto", None) else (model, scale)
-            return segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=at_scale,
-                                 border_objects=segmenter == "ais" and not zstack, gamma=value, views=views)
+    def scale_at(value: float) -> float:
+        # the number "auto" (or the model's default) means at this gamma, estimated on the middle frame
+        return _auto_scale(images, model, segmenter, zstack, scale, value)[1] if scale in ("auto", None) else scale
 
-        masks, gamma, _ = most_consistent(segment_at)
-    used_gamma = gamma if segments else None
-    if scale in ("auto", None):
-        model, scale = _auto_scale(images, model, segmenter, zstack, scale, gamma) \
-            if masks is None and images is not None else (model, 1.0)
     if workdir is not None:
         return track_on_disk(images, masks, workdir, model=model, linker=linker, segmenter=segmenter, zstack=zstack,
-                             split_merged=split_merged, scale=scale, gamma=gamma, views=views, **link_options)
-    if masks is None:
-        if images is None:
-            raise InputError("automatic tracking needs images or masks")
-        masks = segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=scale,
-                              border_objects=segmenter == "ais" and not zstack, gamma=gamma, views=views)
+                             split_merged=split_merged, scale=scale_at(gamma) if segments else 1.0, gamma=gamma,
+                             views=views, **link_options)
+    used_gamma = None
+    if segments:
+        def segment_at(value: float) -> np.ndarray:
+            return segment_movie(images, model=model, segmenter=segmenter, zstack=zstack, scale=scale_at(value),
+                                 border_objects=segmenter == "ais" and not zstack, gamma=value, views=views)
+
+        masks, used_gamma, _ = most_consistent(segment_at) if gamma == "auto" else (segment_at(gamma), gamma, None)
     masks = check_masks(np.asarray(masks))  # in memory: lazy masks are read whole (see workdir)
     _check_shapes(images, masks)
     use_trackastra = linker == "trackastra" or (linker == "auto" and images is not None
