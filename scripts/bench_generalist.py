@@ -1,7 +1,9 @@
 """How the default model does on held-out data of every source and kind (issues 17 and 22).
 
 For each held-out source of ``scripts/default_data.py`` (the last frames of every movie, every
-5th DSB2018 image of each kind, and the CTC GOWT1 sequence that no model was trained on) and
+5th DSB2018 image of each kind, the CTC GOWT1 sequence that no model was trained on, and three
+sets shipped inside PyPI packages, also never trained on and fetched on first use: see
+``scripts/registry_data.py``) and
 for each model given: AIS mSA, AMG mSA, one positive point per object (mean IoU), one box per
 object (mean IoU), and two references computed in the same run: the classical baseline's mSA
 and the IoU of each object's box itself taken as its mask ("filled box": what a box prompt
@@ -31,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from default_data import CTC, DSB_KINDS, MOVIES, raw_planes  # noqa: E402
+from registry_data import UNSEEN_SOURCES  # noqa: E402
 
 from samzoo.evaluation import evaluate_many, interactive_iou  # noqa: E402
 from samzoo.models.load import load_model  # noqa: E402
@@ -43,10 +46,11 @@ from samzoo.segmentation.rescale import labels_to_shape, rescale_image  # noqa: 
 from samzoo.segmentation.views import resolve_views  # noqa: E402
 from skimage.measure import regionprops  # noqa: E402
 
-SOURCES = [*MOVIES, *CTC, *DSB_KINDS]
+SOURCES = [*MOVIES, *CTC, *DSB_KINDS, *UNSEEN_SOURCES]
 KIND_GROUPS = {  # the kinds the colour/DSB issue reports, and the unseen real movie
     "fluo_small": ["fluo_small"], "fluo_large": ["fluo_large", "fluo_other"],
     "grey_brightfield": ["brightfield", "bacteria"], "rgb_tissue": ["tissue_rgb"], "unseen_gowt1": ["gowt1"],
+    "unseen_registry": list(UNSEEN_SOURCES),  # the sets PyPI packages ship, never trained on
 }
 
 

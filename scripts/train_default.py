@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--dim-objects", type=float, default=0.0,
                         help="probability that a crop gets some of its objects dimmed towards the background "
                              "(faint nuclei next to bright ones); 0: off")
+    parser.add_argument("--paste-objects", type=float, default=0.0,
+                        help="probability that a crop gets whole objects of another crop of the same image "
+                             "pasted next to its own (crowded, touching objects from sparse images); 0: off")
     parser.add_argument("--init", default="shipped",
                         help="weights a new run starts from: 'shipped' (samzoo_tiny_lm), 'scratch', or a .safetensors file")
     args = parser.parse_args()
@@ -73,7 +76,9 @@ def main() -> None:
                          extra={"recipe": "scripts/train_default.py", "data": "scripts/default_data.py; "
                                 "held out: last movie frames, every 5th DSB image per kind, all of GOWT1",
                                 "augmentation": f"{zoom_text}, strong (invert, blur, noise)"
-                         + (f", dim objects (p={args.dim_objects:g})" if args.dim_objects else ""), "init": args.init})
+                         + (f", dim objects (p={args.dim_objects:g})" if args.dim_objects else "")
+                         + (f", pasted objects (p={args.paste_objects:g})" if args.paste_objects else ""),
+                         "init": args.init})
     size = args.input_size
     last = Path(args.run_dir) / "last.pt"
     if last.exists():  # resuming: the architecture the run was started with (weights follow)
@@ -89,7 +94,8 @@ def main() -> None:
         model.weights_hash = ""  # being trained: no embedding cache
     model.config.object_diameter = diameter  # what scale="auto" brings images to
     sampler = CropSampler(train, weights, size, visible_targets=True, scale_range=zoom, strong=True,
-                          target_diameter=diameter, dim_objects=args.dim_objects)
+                          target_diameter=diameter, dim_objects=args.dim_objects,
+                          paste_objects=args.paste_objects)
     trainer = Trainer(model, sampler, config, args.run_dir,
                       validate=make_validation(val, size, n_crops=32, target_diameter=diameter))
     trainer.run(max_seconds=args.minutes * 60 if args.minutes else None)

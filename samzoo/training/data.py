@@ -167,13 +167,17 @@ class CropSampler:
         Probability that a crop gets some of its objects dimmed (see `dim_some_objects`), so
         that a model learns to find faint nuclei next to bright ones, as in movies where
         expression varies from cell to cell. 0 (the default) turns it off.
+    paste_objects : float
+        Probability that a crop gets objects of a second crop of the same image pasted onto it
+        (see `paste_crop_objects`), so that sparse training images (a few bacteria in a large
+        field) also teach crowded, touching objects. 0 (the default) turns it off.
     """
 
     def __init__(self, pairs: list[TrainingPair], weights: Sequence[float] | None = None,
                  crop_size: int = 512, seed: int = 0, object_bias: float = 0.7,
                  visible_targets: bool = False, scale_range: tuple[float, float] = (0.75, 1.33),
                  strong: bool = False, target_diameter: float | None = None,
-                 dim_objects: float = 0.0) -> None:
+                 dim_objects: float = 0.0, paste_objects: float = 0.0) -> None:
         if not pairs:
             raise InputError("no training pairs")
         self.pairs = pairs
@@ -186,6 +190,7 @@ class CropSampler:
         self.strong = strong
         self.target_diameter = target_diameter
         self.dim_objects = dim_objects
+        self.paste_objects = paste_objects
         self.base_scale = np.ones(len(pairs))
         if target_diameter:
             diameters = np.array([object_diameter(p.labels) for p in pairs])
@@ -196,6 +201,17 @@ class CropSampler:
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``image (3, S, S)`` in 0..255, ``labels (S, S)`` int64, ``targets (3, S, S)``."""
         index = self.rng.choice(len(self.pairs), p=self.p)
+        image, labels, targets, inside = self._crop(index)
+        if self.paste_objects and self.rng.random() < self.paste_objects:
+            donor_image, donor_labels, _, _ = self._crop(index)
+            image, labels, targets = paste_crop_objects(image, labels, donor_image, donor_labels, inside, self.rng)
+        if self.dim_objects and self.rng.random() < self.dim_objects:
+            image = dim_some_objects(image, labels, inside, self.rng)
+        image = self._jitter(image, inside)
+        return image.expand(3, -1, -1) * 255.0, labels.long(), targets
+
+    def _crop(self, index: int) -> tuple[torch.Tensor, ...]:
+        """A zoomed, flipped and turned crop of pair ``index``: image, labels, targets, inside mask."""
         pair = self.pairs[index]
         scale = self.base_scale[index] * float(np.exp(self.rng.uniform(*np.log(self.scale_range))))
         src = int(round(self.crop_size / scale))  # side of the region read from the pair
@@ -213,11 +229,7 @@ class CropSampler:
         targets[0] = (labels > 0).float()
         if self.visible_targets:
             _retarget_cut_objects(labels, targets)
-        image, labels, targets, inside = self._flip_rotate(image, labels, targets, inside)
-        if self.dim_objects and self.rng.random() < self.dim_objects:
-            image = dim_some_objects(image, labels, inside, self.rng)
-        image = self._jitter(image, inside)
-        return image.expand(3, -1, -1) * 255.0, labels.long(), targets
+        return self._flip_rotate(image, labels, targets, inside)
 
     def _crop_origin(self, pair: TrainingPair, src: int) -> tuple[int, int]:
         h, w = pair.labels.shape
@@ -258,6 +270,44 @@ class CropSampler:
         if self.rng.random() < 0.5:
             image = image + torch.randn_like(image) * float(self.rng.uniform(0, 0.1 if self.strong else 0.05))
         return image.clamp(0, 1)
+
+
+def paste_crop_objects(image: torch.Tensor, labels: torch.Tensor, donor_image: torch.Tensor,
+                       donor_labels: torch.Tensor, inside: torch.Tensor, rng: np.random.Generator,
+                       fraction: float = 0.5, max_overlap: float = 0.1
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Paste a random ``fraction`` of a donor crop's whole objects onto a crop (copy-paste augmentation).
+
+    The donor is another crop of the same image (same object size and intensities), so the
+    pasted objects look like the crop's own. They land where they were in the donor crop, next
+    to or touching the crop's objects: an object that would cover more than ``max_overlap`` of
+    its area of them (or of the padding of a small image) is not pasted, and the few pixels it
+    covers become its own. Only objects not cut by the donor crop's edge are pasted. A 1-pixel
+    blurred rim blends each pasted object into its new surroundings, so that no artificial
+    edge marks it. All maps are ``(S, S)``.
+
+    Returns
+    -------
+    image, labels, targets
+        The new image, labels (pasted objects get new ids) and AIS targets ``(3, S, S)``,
+        recomputed from the new labels.
+    """
+    edges = torch.cat([donor_labels[0], donor_labels[-1], donor_labels[:, 0], donor_labels[:, -1]])
+    ids = np.setdiff1d(torch.unique(donor_labels[donor_labels > 0]).numpy(), edges.numpy())
+    # objects may touch the crop's own but not cover them: covered objects would become
+    # crescents and rings, shapes that no image has
+    taken = (labels > 0) | ~inside
+    donor = donor_labels.long()
+    area = torch.bincount(donor.flatten())
+    covered = torch.bincount(donor[taken], minlength=len(area))
+    ids = [i for i in ids[rng.random(len(ids)) < fraction] if covered[int(i)] < max_overlap * area[int(i)]]
+    mask = torch.isin(donor_labels, torch.tensor(ids, dtype=donor_labels.dtype)) & inside
+    if not mask.any():
+        return image, labels, torch.from_numpy(instance_targets(labels.numpy().astype(np.int32)))
+    alpha = torch.maximum(_blur(mask.float(), 1.0), mask.float())
+    image = image * (1 - alpha) + donor_image * alpha
+    labels = torch.where(mask, donor_labels + labels.max(), labels)
+    return image, labels, torch.from_numpy(instance_targets(labels.numpy().astype(np.int32)))
 
 
 def dim_some_objects(image: torch.Tensor, labels: torch.Tensor, inside: torch.Tensor,

@@ -115,3 +115,45 @@ def test_dim_some_objects_brings_chosen_objects_to_the_background(hela_frame):
     assert torch.equal(dimmed[~inside], image[~inside])
     empty = torch.zeros_like(labels)
     assert torch.equal(dim_some_objects(image, empty, inside, np.random.default_rng(0)), image)
+
+
+def test_paste_crop_objects_adds_whole_touching_objects_without_covering(hela_frame):
+    from samzoo.io.normalize import percentile_normalize
+    from samzoo.training.data import instance_targets, paste_crop_objects
+
+    image = torch.from_numpy(percentile_normalize(hela_frame[0]).astype(np.float32)).clamp(0, 1)
+    labels = torch.from_numpy(hela_frame[1].astype(np.int64))
+    base_image, base_labels = image[:256, :256], labels[:256, :256].clone()
+    donor_image, donor_labels = image[300:556, 500:756], labels[300:556, 500:756]
+    inside = torch.ones_like(base_labels, dtype=torch.bool)
+    inside[:, 220:] = False  # the padding of a small image gets nothing
+    new_image, new_labels, targets = paste_crop_objects(base_image, base_labels, donor_image, donor_labels,
+                                                        inside, np.random.default_rng(0), fraction=1.0)
+    base_ids = set(torch.unique(base_labels[base_labels > 0]).tolist())
+    pasted = sorted(set(torch.unique(new_labels[new_labels > 0]).tolist()) - base_ids)
+    assert pasted, "some donor objects fit beside the crop's own"
+    offset = int(base_labels.max())
+    for i in pasted:
+        where = new_labels == i
+        donor_mask = donor_labels == i - offset
+        assert int(where.sum()) == int((donor_mask & inside).sum())  # whole, where it was in the donor
+        assert torch.allclose(new_image[where & (torch.from_numpy(
+            ndi.binary_erosion(where.numpy(), iterations=2)))], donor_image[where & torch.from_numpy(
+            ndi.binary_erosion(where.numpy(), iterations=2))])
+        assert (base_labels[where] > 0).float().mean() < 0.1 and not (~inside)[where].any()
+    for i in base_ids:  # the crop's objects keep at least 90 % of their pixels
+        assert (new_labels == i).sum() >= 0.9 * (base_labels == i).sum()
+    assert np.allclose(targets.numpy(), instance_targets(new_labels.numpy().astype(np.int32)))
+    # nothing to paste: the crop is unchanged
+    same = paste_crop_objects(base_image, base_labels, donor_image, torch.zeros_like(donor_labels), inside,
+                              np.random.default_rng(0))
+    assert torch.equal(same[0], base_image) and torch.equal(same[1], base_labels)
+
+
+def test_sampler_with_pasted_objects_gives_more_objects(hela_frame):
+    pair = make_pair(hela_frame[0][:, :300], hela_frame[1][:, :300])
+    counts = {}
+    for p in (0.0, 1.0):
+        sampler = CropSampler([pair], crop_size=128, seed=3, visible_targets=True, paste_objects=p)
+        counts[p] = np.mean([len(torch.unique(sampler.sample()[1])) for _ in range(12)])
+    assert counts[1.0] > counts[0.0] * 1.15, counts
