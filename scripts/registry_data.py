@@ -31,9 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import pooch
+import requests
 import tifffile
 from skimage.io import imread
 
+from samzoo.errors import DownloadError
 from samzoo.zoo.fetch import cache_dir
 
 
@@ -67,8 +69,13 @@ def fetch_archive(name: str) -> Path:
     """Local, hash-checked path of source ``name``'s archive (downloaded once into the cache)."""
     archive = ARCHIVES[name]
     path = cache_dir().parent / "data"
-    return Path(pooch.retrieve(archive.url, known_hash=f"sha256:{archive.sha256}", fname=archive.filename,
-                               path=path, progressbar=False))
+    try:
+        return Path(pooch.retrieve(archive.url, known_hash=f"sha256:{archive.sha256}", fname=archive.filename,
+                                   path=path, progressbar=False))
+    except requests.exceptions.RequestException as error:
+        raise DownloadError(f"could not download {archive.filename} (source {name!r}) from {archive.url}: {error}. "
+                            f"Offline, put that file into {path} (sha256 {archive.sha256}), or leave the source "
+                            "out (--sources)") from None
 
 
 def colour_coded_labels(rgba: np.ndarray) -> np.ndarray:

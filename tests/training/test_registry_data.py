@@ -68,3 +68,17 @@ def test_unseen_planes_pair_images_and_labels_of_each_layout(tmp_path, monkeypat
     assert len(registry_data.unseen_planes("laptrack_nuclei")) == 3
     with pytest.raises(KeyError, match="unknown unseen source"):
         registry_data.unseen_planes("nothing")
+
+
+def test_an_unreachable_archive_says_where_to_put_it(tmp_path, monkeypatch):
+    import requests
+
+    from samzoo.errors import DownloadError
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("no network")
+
+    monkeypatch.setenv("SAMZOO_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(registry_data.pooch, "retrieve", offline)
+    with pytest.raises(DownloadError, match=r"psc.*put that file into .*data.*sha256 8c4984c0"):
+        registry_data.fetch_archive("psc")
