@@ -292,8 +292,7 @@ def paste_crop_objects(image: torch.Tensor, labels: torch.Tensor, donor_image: t
         The new image, labels (pasted objects get new ids) and AIS targets ``(3, S, S)``,
         recomputed from the new labels.
     """
-    edges = torch.cat([donor_labels[0], donor_labels[-1], donor_labels[:, 0], donor_labels[:, -1]])
-    ids = np.setdiff1d(torch.unique(donor_labels[donor_labels > 0]).numpy(), edges.numpy())
+    ids = np.setdiff1d(torch.unique(donor_labels[donor_labels > 0]).numpy(), _cut_ids(donor_labels).numpy())
     # objects may touch the crop's own but not cover them: covered objects would become
     # crescents and rings, shapes that no image has
     taken = (labels > 0) | ~inside
@@ -302,11 +301,10 @@ def paste_crop_objects(image: torch.Tensor, labels: torch.Tensor, donor_image: t
     covered = torch.bincount(donor[taken], minlength=len(area))
     ids = [i for i in ids[rng.random(len(ids)) < fraction] if covered[int(i)] < max_overlap * area[int(i)]]
     mask = torch.isin(donor_labels, torch.tensor(ids, dtype=donor_labels.dtype)) & inside
-    if not mask.any():
-        return image, labels, torch.from_numpy(instance_targets(labels.numpy().astype(np.int32)))
-    alpha = torch.maximum(_blur(mask.float(), 1.0), mask.float())
-    image = image * (1 - alpha) + donor_image * alpha
-    labels = torch.where(mask, donor_labels + labels.max(), labels)
+    if mask.any():
+        alpha = torch.maximum(_blur(mask.float(), 1.0), mask.float())
+        image = image * (1 - alpha) + donor_image * alpha
+        labels = torch.where(mask, donor_labels + labels.max(), labels)
     return image, labels, torch.from_numpy(instance_targets(labels.numpy().astype(np.int32)))
 
 
@@ -345,10 +343,15 @@ def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, kernel.view(1, 1, -1, 1))[0, 0]
 
 
+def _cut_ids(labels: torch.Tensor) -> torch.Tensor:
+    """The ids of the objects that touch the edge of a crop ``(S, S)`` (0 left out)."""
+    edges = torch.cat([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return torch.unique(edges[edges > 0])
+
+
 def _retarget_cut_objects(labels: torch.Tensor, targets: torch.Tensor) -> None:
     """Replace, in place, the distance targets of objects touching the crop's edge by those of their visible part."""
-    edges = torch.cat([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    cut = torch.unique(edges[edges > 0])
+    cut = _cut_ids(labels)
     if len(cut) == 0:
         return
     inside = torch.isin(labels, cut)
